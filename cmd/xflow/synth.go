@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/generator"
+)
+
+// defaultAppDir is where synth keeps the generated app: beside the config,
+// in the state folder that also holds the local runtime's data.
+func defaultAppDir(c *config.Config) string {
+	return filepath.Join(c.Dir, ".xflow", "app")
+}
+
+func newGenerateCmd(s streams) *cobra.Command {
+	var path, out string
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "Write the CDK Go app of a workflow configuration, without synthesizing it",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(s, path)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = defaultAppDir(c)
+			}
+			files, err := generator.Generate(c, generator.Options{AppDir: out})
+			if err != nil {
+				return err
+			}
+			if err := generator.Write(out, files); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "wrote the CDK app to %s (%d files); deploy it with: cd %s && cdk deploy\n", out, len(files), out)
+			return nil
+		},
+	}
+	configFlag(cmd, &path)
+	cmd.Flags().StringVarP(&out, "out", "o", "", "the app `folder` (default: .xflow/app beside the config)")
+	return cmd
+}
+
+func newSynthCmd(s streams) *cobra.Command {
+	var (
+		path, out, appDir string
+		contextArgs       []string
+		noBootstrapRule   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "synth",
+		Short: "Generate the CDK app and synthesize its CloudFormation into cdk.out",
+		Long: `Generate the CDK Go app of a workflow configuration, build it and run it to
+write the cloud assembly (CloudFormation templates and assets) into cdk.out,
+ready for "cdk deploy --app cdk.out". When the CDK CLI runs xflow as its app
+(CDK_OUTDIR is set), the assembly goes where the CLI asks.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			start := time.Now()
+			c, err := loadConfig(s, path)
+			if err != nil {
+				return err
+			}
+			if appDir == "" {
+				appDir = defaultAppDir(c)
+			}
+			opts := generator.SynthOptions{AppDir: appDir, OutDir: out, Progress: s.err}
+			if cliOut := os.Getenv("CDK_OUTDIR"); out == "" && cliOut != "" {
+				opts.OutDir, opts.Direct = cliOut, true
+			} else if out == "" {
+				opts.OutDir = "cdk.out"
+			}
+			if len(contextArgs) > 0 || noBootstrapRule {
+				opts.Context = generator.DefaultContext()
+				for _, kv := range contextArgs {
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok || k == "" {
+						return usageError{fmt.Errorf("--context %q: write key=value", kv)}
+					}
+					opts.Context[k] = contextValue(v)
+				}
+				if noBootstrapRule {
+					opts.Context["xflow:bootstrapVersionRule"] = false
+				}
+			}
+			files, err := generator.Generate(c, generator.Options{AppDir: appDir})
+			if err != nil {
+				return err
+			}
+			if err := generator.Write(appDir, files); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.err, "xflow: wrote the CDK app to %s\n", appDir)
+			asm, err := generator.Synth(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			for _, st := range asm.Stacks {
+				fmt.Fprintf(s.out, "%s: %d resources, %s\n", st.Name, st.Resources, st.Template)
+			}
+			fmt.Fprintf(s.err, "xflow: synthesized %d stack%s into %s in %s\n", len(asm.Stacks), plural(len(asm.Stacks)), asm.Dir, time.Since(start).Round(100*time.Millisecond))
+			return nil
+		},
+	}
+	configFlag(cmd, &path)
+	cmd.Flags().StringVarP(&out, "out", "o", "", "the cloud assembly `folder` (default: cdk.out, or $CDK_OUTDIR under the CDK CLI)")
+	cmd.Flags().StringVar(&appDir, "app", "", "the generated app `folder` (default: .xflow/app beside the config)")
+	cmd.Flags().StringArrayVar(&contextArgs, "context", nil, "CDK context `key=value` (repeatable)")
+	cmd.Flags().BoolVar(&noBootstrapRule, "no-bootstrap-rule", false, "leave out the bootstrap-version rule (for emulators such as moto)")
+	return cmd
+}
+
+// contextValue reads a --context value as the CDK CLI does: JSON-looking
+// booleans and numbers keep their type.
+func contextValue(v string) any {
+	if b, err := strconv.ParseBool(v); err == nil {
+		return b
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return n
+	}
+	return v
+}

@@ -1,0 +1,213 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadWordcountExample(t *testing.T) {
+	c, err := Parse("../examples/wordcount/xflow.yaml", mustRead(t, "../examples/wordcount/xflow.yaml"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(c.Lambdas); got != 5 {
+		t.Errorf("lambdas = %d, want 5", got)
+	}
+	r, _ := c.Lambda("lambda_reader")
+	if r.Handler != "lambda_reader.read" {
+		t.Errorf("handler = %q, want lambda_reader.read (the original's rule)", r.Handler)
+	}
+	if r.Timeout != 3 || r.Memory != DefaultMemory || r.Architecture != "x86_64" {
+		t.Errorf("defaults not applied: timeout %d memory %d arch %s", r.Timeout, r.Memory, r.Architecture)
+	}
+	if r.Code.Kind != CodeFile || !filepath.IsAbs(r.Code.Path) {
+		t.Errorf("code = %+v, want an absolute file", r.Code)
+	}
+	if diff := cmp.Diff([]string{"FileDownloaded"}, c.EmitsOf("lambda_reader")); diff != "" {
+		t.Errorf("emits (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"lambda_summarizer"}, c.ProducersOf("FileSummarized")); diff != "" {
+		t.Errorf("producers (-want +got):\n%s", diff)
+	}
+	if got := c.SubscribersOf("FileSummarized"); len(got) != 0 {
+		t.Errorf("FileSummarized subscribers = %v, want none (null in YAML)", got)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings = %v", Errors(c.Warnings))
+	}
+}
+
+// The original xFlow's README config: python2.7 is refused with the
+// replacement named, one error per lambda, all at once.
+func TestSeedConfigRetiredRuntime(t *testing.T) {
+	_, err := Parse("testdata/seed.yaml", mustRead(t, "testdata/seed.yaml"), env(nil))
+	es, ok := err.(Errors)
+	if !ok || len(es) != 5 {
+		t.Fatalf("want 5 errors, got %v", err)
+	}
+	want := "testdata/seed.yaml:13:14: lambdas[0].runtime: python2.7 is retired: AWS Lambda no longer creates or updates functions with it (use python3.13)"
+	if es[0].Error() != want {
+		t.Errorf("got  %s\nwant %s", es[0], want)
+	}
+}
+
+func TestSeedConfigCurrentRuntime(t *testing.T) {
+	data := strings.ReplaceAll(string(mustRead(t, "testdata/seed.yaml")), "python2.7", "python3.12")
+	c, err := Parse("testdata/seed.yaml", []byte(data), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AWS.LambdaExecutionRoleName != "lambda-execute" || c.General.LambdaTimeoutTime != 3 {
+		t.Errorf("aws/general not read: %+v %+v", c.AWS, c.General)
+	}
+	if got := c.Workflows[0].Flow; len(got) != 6 {
+		t.Errorf("flow = %v, want the 6 events without the stray item", got)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0].Error(), "empty list item ignored") {
+		t.Errorf("warnings = %v, want the stray '-' item", Errors(c.Warnings))
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	path := "../examples/wordcount/xflow.yaml"
+	c, err := Parse(path, mustRead(t, path), env(map[string]string{
+		"REGION": "eu-west-1", "LAMBDA_EXECUTION_ROLE_NAME": "shared-role", "LAMBDA_TIMEOUT_TIME": "42",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AWS.Region != "eu-west-1" || c.AWS.LambdaExecutionRoleName != "shared-role" || c.Lambdas[0].Timeout != 42 {
+		t.Errorf("overrides not applied: %+v timeout %d", c.AWS, c.Lambdas[0].Timeout)
+	}
+}
+
+func TestDefaultTimeout(t *testing.T) {
+	data := strings.Replace(string(mustRead(t, "../examples/wordcount/xflow.yaml")), "lambda_timeout_time: 3", "", 1)
+	c, err := Parse("../examples/wordcount/xflow.yaml", []byte(data), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lambdas[0].Timeout != 10 {
+		t.Errorf("timeout = %d, want the default 10", c.Lambdas[0].Timeout)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	three, ten := 3, 10
+	yes, no := true, false
+	age := Duration(600)
+	s := Subscription{Mapping: Mapping{BatchSize: &ten, BisectOnError: &no, MaxRecordAge: &age}}
+	got := s.Settings(Subscriber{Lambda: "x", Mapping: Mapping{BatchSize: &three, BisectOnError: &yes, OnFailure: "none"}})
+	want := Settings{BatchSize: 3, StartingPosition: "TRIM_HORIZON", RetryAttempts: DefaultRetryAttempts, MaxRecordAge: 600,
+		BisectOnError: true, ParallelizationFactor: 1, OnFailure: "none"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("settings (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]Duration{"3600": 3600, "90s": 90, "15m": 900, "6h": 21600, "7d": 604800} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "soon", "1.5s", "100ms"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded, want an error", in)
+		}
+	}
+}
+
+// TestErrors is a golden test of every bad-config case in testdata/errors:
+// the exact messages, with positions, all at once. A first line
+// "# env: K=V ..." sets environment overrides.
+func TestErrors(t *testing.T) {
+	files, _ := filepath.Glob("testdata/errors/*.yaml")
+	if len(files) < 15 {
+		t.Fatalf("only %d error cases", len(files))
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			data := mustRead(t, f)
+			vars := map[string]string{}
+			if rest, ok := strings.CutPrefix(string(data), "# env: "); ok {
+				line, _, _ := strings.Cut(rest, "\n")
+				for _, kv := range strings.Fields(line) {
+					k, v, _ := strings.Cut(kv, "=")
+					vars[k] = v
+				}
+			}
+			_, err := Parse(f, data, env(vars))
+			if err == nil {
+				t.Fatal("config loaded, want errors")
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if diff := cmp.Diff(string(mustRead(t, golden)), got); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
+				if !strings.HasPrefix(line, f+":") {
+					t.Errorf("error does not start with the file name: %s", line)
+				}
+			}
+		})
+	}
+}
+
+func TestWarningsDoNotFail(t *testing.T) {
+	data := `
+lambdas:
+  - name: worker
+    source: testdata/errors/handler.py
+    handler: handle
+    runtime: python3.11
+  - name: idle
+    source: testdata/errors/handler.py
+    handler: handle
+    runtime: python3.12
+subscriptions:
+  - event: Started
+    subscribers: [worker]
+`
+	c, err := Parse("x.yaml", []byte(data), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, w := range c.Warnings {
+		msgs = append(msgs, w.Msg)
+	}
+	for _, want := range []string{"python3.11 is deprecated", `lambda "idle" subscribes to no event`} {
+		if !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, want) }) {
+			t.Errorf("warnings %q lack %q", msgs, want)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

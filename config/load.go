@@ -1,0 +1,239 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Environment variables that override the file, as in the original xFlow.
+const (
+	EnvRegion      = "REGION"
+	EnvRoleName    = "LAMBDA_EXECUTION_ROLE_NAME"
+	EnvTimeoutTime = "LAMBDA_TIMEOUT_TIME"
+)
+
+// Load reads, decodes, completes and validates a config file. On failure
+// the error is an Errors listing every problem found.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, os.Getenv)
+}
+
+// Parse is Load for a file already read; getenv supplies the environment
+// overrides (os.Getenv in production, a map in tests).
+func Parse(path string, data []byte, getenv func(string) string) (*Config, error) {
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("locate config: %w", err)
+	}
+	c := &Config{File: path, Dir: dir, pos: map[string]Pos{}}
+	d := &decoder{file: path, pos: c.pos}
+
+	root, err := parseYAML(data)
+	if err != nil {
+		return nil, yamlError(path, err)
+	}
+	if root == nil {
+		return nil, Errors{{File: path, Msg: "the file is empty", Hint: "start from examples/wordcount/xflow.yaml or run xflow init"}}
+	}
+	d.decode(root, reflect.ValueOf(c).Elem(), "")
+	c.Warnings = d.warnings
+	v := &validator{c: c, errs: d.errs, env: map[string]string{}}
+	v.applyEnv(getenv)
+	v.validate()
+	c.applyDefaults()
+	if len(v.errs) > 0 {
+		v.errs.sort()
+		return nil, v.errs
+	}
+	Errors(c.Warnings).sort()
+	return c, nil
+}
+
+// parseYAML returns the document's root node, nil for an empty file. A
+// second document in the file is refused: it would be silently ignored.
+func parseYAML(data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("line %d: a second YAML document (---) is not allowed; keep one document per file", extra.Line)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
+// yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into an
+// Error with the file's position.
+func yamlError(path string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	e := &Error{File: path, Msg: "invalid YAML: " + msg, Hint: "check the indentation and the quoting around that line"}
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, tail, ok := strings.Cut(rest, ":"); ok {
+			if line, err := strconv.Atoi(num); err == nil {
+				e.Pos = Pos{Line: line, Col: 1}
+				e.Msg = "invalid YAML:" + tail
+			}
+		}
+	}
+	return Errors{e}
+}
+
+// Pos returns the position of the value at path (lambdas[2].runtime), or
+// of its nearest parent that has one.
+func (c *Config) Pos(path string) Pos {
+	for {
+		if p, ok := c.pos[path]; ok {
+			return p
+		}
+		if path == "" {
+			return Pos{}
+		}
+		path = parentPath(path)
+	}
+}
+
+func parentPath(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}
+
+// applyDefaults fills every unset value with its default, so the rest of
+// xflow reads a complete config.
+func (c *Config) applyDefaults() {
+	g := &c.General
+	g.LambdaTimeoutTime = or(g.LambdaTimeoutTime, DefaultTimeout)
+	g.LambdaMemory = or(g.LambdaMemory, DefaultMemory)
+	g.Architecture = orStr(g.Architecture, DefaultArchitecture)
+	g.LogRetentionDays = or(g.LogRetentionDays, DefaultLogRetentionDays)
+	g.TrackRetention = or(g.TrackRetention, DefaultTrackRetention)
+	for i := range c.Lambdas {
+		l := &c.Lambdas[i]
+		l.Timeout = or(l.Timeout, g.LambdaTimeoutTime)
+		l.Memory = or(l.Memory, g.LambdaMemory)
+		l.Architecture = orStr(l.Architecture, g.Architecture)
+		l.LogRetentionDays = or(l.LogRetentionDays, g.LogRetentionDays)
+		l.Handler = ResolveHandler(*l)
+	}
+	for i := range c.Subscriptions {
+		s := &c.Subscriptions[i]
+		s.Shards = or(s.Shards, DefaultShards)
+		s.RetentionHours = or(s.RetentionHours, DefaultRetentionHours)
+	}
+}
+
+func or(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orStr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// ResolveHandler applies the original xFlow's rule: a handler without a
+// dot names a function in the module of a single-file source, so handler
+// `read` of source `lambda_reader.py` is `lambda_reader.read`. A handler
+// with a dot is used as written; provided runtimes default to `bootstrap`.
+func ResolveHandler(l Lambda) string {
+	if l.Handler == "" && RuntimeFamily(l.Runtime) == "provided" {
+		return "bootstrap"
+	}
+	if l.Handler == "" || strings.Contains(l.Handler, ".") || strings.Contains(l.Handler, "::") {
+		return l.Handler
+	}
+	switch RuntimeFamily(l.Runtime) {
+	case "python", "nodejs", "ruby":
+	default:
+		return l.Handler
+	}
+	if l.Code.Kind != CodeFile {
+		return l.Handler
+	}
+	base := filepath.Base(l.Code.Path)
+	return strings.TrimSuffix(base, filepath.Ext(base)) + "." + l.Handler
+}
+
+// Mapping settings resolved to concrete values for one subscriber.
+type Settings struct {
+	BatchSize               int
+	BatchWindow             Duration
+	StartingPosition        string
+	RetryAttempts           int
+	MaxRecordAge            Duration
+	BisectOnError           bool
+	ParallelizationFactor   int
+	ReportBatchItemFailures bool
+	OnFailure               string // "queue", "none" or an ARN
+}
+
+// Settings resolves a subscriber's mapping: its own values, then the
+// subscription's, then the defaults.
+func (s *Subscription) Settings(sub Subscriber) Settings {
+	pick := func(a, b *int, def int) int {
+		if a != nil {
+			return *a
+		}
+		if b != nil {
+			return *b
+		}
+		return def
+	}
+	pickD := func(a, b *Duration, def Duration) Duration {
+		if a != nil {
+			return *a
+		}
+		if b != nil {
+			return *b
+		}
+		return def
+	}
+	pickB := func(a, b *bool, def bool) bool {
+		if a != nil {
+			return *a
+		}
+		if b != nil {
+			return *b
+		}
+		return def
+	}
+	return Settings{
+		BatchSize:               pick(sub.BatchSize, s.BatchSize, DefaultBatchSize),
+		BatchWindow:             pickD(sub.BatchWindow, s.BatchWindow, 0),
+		StartingPosition:        orStr(orStr(sub.StartingPosition, s.StartingPosition), DefaultStartingPosition),
+		RetryAttempts:           pick(sub.RetryAttempts, s.RetryAttempts, DefaultRetryAttempts),
+		MaxRecordAge:            pickD(sub.MaxRecordAge, s.MaxRecordAge, DefaultMaxRecordAge),
+		BisectOnError:           pickB(sub.BisectOnError, s.BisectOnError, DefaultBisectOnError),
+		ParallelizationFactor:   pick(sub.ParallelizationFactor, s.ParallelizationFactor, DefaultParallelization),
+		ReportBatchItemFailures: pickB(sub.ReportBatchItemFailures, s.ReportBatchItemFailures, false),
+		OnFailure:               orStr(orStr(sub.OnFailure, s.OnFailure), DefaultOnFailure),
+	}
+}

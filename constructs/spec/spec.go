@@ -1,0 +1,152 @@
+// Package spec is the input of the xflow constructs: a workflow
+// configuration resolved to final AWS names and values. It is its own
+// package, free of CDK imports, so that the xflow command can produce a spec
+// without linking the CDK bindings, which only the generated app needs.
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// File is the name of the spec inside a generated app.
+const File = "xflow.spec.json"
+
+// Spec is everything the constructs need to build one workflow
+// configuration's infrastructure. The generator resolves it from the YAML:
+// AWS names are final, defaults are applied and source paths are relative
+// to the generated app's folder, so the constructs make no decision the
+// config already made.
+//
+// The generated app reads the spec from a JSON file at synth time rather
+// than compiling it in: a config change then needs no rebuild of the app's
+// 100 MB binary.
+type Spec struct {
+	// StackName is the CloudFormation stack that holds the workflow.
+	StackName string `json:"stack_name"`
+	// Prefix is the naming scheme's prefix (names.Scheme).
+	Prefix string `json:"prefix,omitempty"`
+	// Region and Account pin the stack's environment; empty means
+	// environment-agnostic (taken from the deploying credentials).
+	Region  string `json:"region,omitempty"`
+	Account string `json:"account,omitempty"`
+
+	Streams   []Stream   `json:"streams"`
+	Functions []Function `json:"functions"`
+	Trackers  []Tracker  `json:"trackers"`
+
+	// VPC places every function in these subnets and security groups.
+	VPC *VPC `json:"vpc,omitempty"`
+	// RoleName is an existing IAM role every function runs as. Empty means
+	// each function gets its own least-privilege role.
+	RoleName string `json:"role_name,omitempty"`
+}
+
+// Stream is one event's Kinesis stream.
+type Stream struct {
+	Event          string `json:"event"`
+	Name           string `json:"name"`
+	Shards         int    `json:"shards"`
+	RetentionHours int    `json:"retention_hours"`
+}
+
+// Function is one Lambda function of the config and its subscriptions.
+type Function struct {
+	Lambda           string            `json:"lambda"` // the name in the config
+	Name             string            `json:"name"`   // the AWS function name
+	Description      string            `json:"description,omitempty"`
+	Handler          string            `json:"handler"`
+	Runtime          string            `json:"runtime"`
+	Architecture     string            `json:"architecture"` // x86_64 or arm64
+	MemoryMB         int               `json:"memory_mb"`
+	TimeoutSeconds   int               `json:"timeout_seconds"`
+	Environment      map[string]string `json:"environment,omitempty"`
+	Code             Code              `json:"code"`
+	LogRetentionDays int               `json:"log_retention_days"`
+	// Emits are the events whose streams the function may write.
+	Emits         []string       `json:"emits,omitempty"`
+	Subscriptions []Subscription `json:"subscriptions,omitempty"`
+}
+
+// Code kinds.
+const (
+	CodeFile = "file" // one source file, packaged alone
+	CodeDir  = "dir"  // a folder, packaged whole
+	CodeZip  = "zip"  // a ready .zip (or .jar) package
+	CodeS3   = "s3"   // an object in S3
+)
+
+// Code is where a function's package comes from.
+type Code struct {
+	Kind string `json:"kind"`
+	// Path is relative to the generated app's folder (or absolute).
+	Path string `json:"path,omitempty"`
+	// Bucket, Key and ObjectVersion locate an S3 package.
+	Bucket        string `json:"bucket,omitempty"`
+	Key           string `json:"key,omitempty"`
+	ObjectVersion string `json:"object_version,omitempty"`
+}
+
+// Failure destination kinds.
+const (
+	OnFailureQueue = "queue" // an SQS queue per function, made by xflow
+	OnFailureARN   = "arn"   // an existing SQS queue or SNS topic
+	OnFailureNone  = "none"  // discard (records still age out by MaxRecordAge)
+)
+
+// Mapping is how Lambda reads a stream for one subscriber. Every value is
+// explicit so that a bad record never blocks a shard for the stream's
+// whole retention, which is what the AWS defaults do.
+type Mapping struct {
+	BatchSize               int    `json:"batch_size"`
+	BatchWindowSeconds      int    `json:"batch_window_seconds,omitempty"`
+	StartingPosition        string `json:"starting_position"` // TRIM_HORIZON or LATEST
+	RetryAttempts           int    `json:"retry_attempts"`
+	MaxRecordAgeSeconds     int    `json:"max_record_age_seconds"`
+	BisectOnError           bool   `json:"bisect_on_error"`
+	ParallelizationFactor   int    `json:"parallelization_factor"`
+	ReportBatchItemFailures bool   `json:"report_batch_item_failures"`
+	// OnFailure is OnFailureQueue, OnFailureARN (with OnFailureTarget) or
+	// OnFailureNone.
+	OnFailure       string `json:"on_failure"`
+	OnFailureTarget string `json:"on_failure_target,omitempty"`
+}
+
+// Subscription is a function listening on one event's stream.
+type Subscription struct {
+	Event string `json:"event"`
+	Mapping
+}
+
+// Tracker is one workflow's tracker function: it listens on every stream of
+// the flow and writes each event to the execution's log stream.
+type Tracker struct {
+	Workflow         string   `json:"workflow"`
+	Name             string   `json:"name"`      // tracker_<workflow_id>
+	LogGroup         string   `json:"log_group"` // /xFlow/track/<workflow_id>
+	LogRetentionDays int      `json:"log_retention_days"`
+	Events           []string `json:"events"` // the flow, in order, without repeats
+	MemoryMB         int      `json:"memory_mb"`
+	TimeoutSeconds   int      `json:"timeout_seconds"`
+	Mapping          Mapping  `json:"mapping"`
+}
+
+// VPC is an existing network the functions join.
+type VPC struct {
+	SubnetIDs        []string `json:"subnet_ids"`
+	SecurityGroupIDs []string `json:"security_group_ids"`
+}
+
+// Load reads a spec written by the generator.
+func Load(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("parse spec %s: %w", path, err)
+	}
+	return &s, nil
+}

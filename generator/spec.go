@@ -1,0 +1,158 @@
+package generator
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/constructs/spec"
+	"github.com/xflowhq/xflow/names"
+)
+
+// Tracker settings. The tracker is xflow's own code, so these are not in
+// the config: it needs little memory, and it must not lose events, so it
+// retries for hours rather than the subscribers' default of one hour.
+const (
+	trackerMemoryMB       = 128
+	trackerTimeoutSeconds = 60
+	trackerBatchSize      = 500
+	trackerRetryAttempts  = 100
+	trackerMaxRecordAge   = 6 * 3600
+)
+
+// Resolve turns a loaded config into the spec the constructs build from.
+// appDir is the folder of the generated app: local source paths are
+// written relative to it so that the app does not depend on where it was
+// generated.
+func Resolve(c *config.Config, appDir string) (*spec.Spec, error) {
+	scheme := names.New(c.General.NamePrefix)
+	s := &spec.Spec{
+		StackName: c.General.StackName,
+		Prefix:    c.General.NamePrefix,
+		Region:    c.AWS.Region,
+		Account:   c.AWS.Account,
+		RoleName:  c.AWS.LambdaExecutionRoleName,
+		Streams:   []spec.Stream{},
+		Functions: []spec.Function{},
+		Trackers:  []spec.Tracker{},
+	}
+	if s.StackName == "" {
+		s.StackName = scheme.StackName()
+	}
+	if len(c.AWS.SubnetIDs) > 0 {
+		s.VPC = &spec.VPC{SubnetIDs: c.AWS.SubnetIDs, SecurityGroupIDs: c.AWS.SecurityGroupIDs}
+	}
+	for _, sub := range c.Subscriptions {
+		s.Streams = append(s.Streams, spec.Stream{
+			Event:          sub.Event,
+			Name:           scheme.Stream(sub.Event),
+			Shards:         sub.Shards,
+			RetentionHours: sub.RetentionHours,
+		})
+	}
+	for _, l := range c.Lambdas {
+		f, err := resolveFunction(c, scheme, l, appDir)
+		if err != nil {
+			return nil, err
+		}
+		s.Functions = append(s.Functions, f)
+	}
+	for _, w := range c.Workflows {
+		s.Trackers = append(s.Trackers, spec.Tracker{
+			Workflow:         w.ID,
+			Name:             scheme.Tracker(w.ID),
+			LogGroup:         scheme.TrackerLogGroup(w.ID),
+			LogRetentionDays: c.General.TrackRetention,
+			Events:           w.Flow,
+			MemoryMB:         trackerMemoryMB,
+			TimeoutSeconds:   trackerTimeoutSeconds,
+			Mapping: spec.Mapping{
+				BatchSize:               trackerBatchSize,
+				StartingPosition:        config.DefaultStartingPosition,
+				RetryAttempts:           trackerRetryAttempts,
+				MaxRecordAgeSeconds:     trackerMaxRecordAge,
+				BisectOnError:           true,
+				ParallelizationFactor:   1,
+				ReportBatchItemFailures: true,
+				OnFailure:               spec.OnFailureQueue,
+			},
+		})
+	}
+	return s, nil
+}
+
+func resolveFunction(c *config.Config, scheme names.Scheme, l config.Lambda, appDir string) (spec.Function, error) {
+	f := spec.Function{
+		Lambda:           l.Name,
+		Name:             scheme.Function(l.Name),
+		Description:      l.Description,
+		Handler:          l.Handler,
+		Runtime:          l.Runtime,
+		Architecture:     l.Architecture,
+		MemoryMB:         l.Memory,
+		TimeoutSeconds:   l.Timeout,
+		LogRetentionDays: l.LogRetentionDays,
+		Emits:            c.EmitsOf(l.Name),
+		Environment:      map[string]string{},
+	}
+	for k, v := range l.Environment {
+		f.Environment[k] = v
+	}
+	var streams []string
+	for _, e := range f.Emits {
+		f.Environment[names.StreamEnvVar(e)] = scheme.Stream(e)
+		streams = append(streams, scheme.Stream(e))
+	}
+	if len(streams) > 0 {
+		f.Environment[names.EnvEmits] = strings.Join(streams, ",")
+	}
+	if scheme.Prefix != "" {
+		f.Environment[names.EnvPrefix] = scheme.Prefix
+	}
+	if len(f.Environment) == 0 {
+		f.Environment = nil
+	}
+
+	switch l.Code.Kind {
+	case config.CodeS3:
+		f.Code = spec.Code{Kind: spec.CodeS3, Bucket: l.Code.Bucket, Key: l.Code.Key, ObjectVersion: l.Code.Version}
+	case config.CodeFile, config.CodeDir, config.CodeZip:
+		rel, err := filepath.Rel(appDir, l.Code.Path)
+		if err != nil {
+			return f, fmt.Errorf("lambda %s: locate source from the app folder: %w", l.Name, err)
+		}
+		f.Code = spec.Code{Kind: l.Code.Kind, Path: filepath.ToSlash(rel)}
+	default:
+		return f, fmt.Errorf("lambda %s: unresolved source %q", l.Name, l.Source)
+	}
+
+	for _, sub := range c.Subscriptions {
+		for _, who := range sub.Subscribers {
+			if who.Lambda != l.Name {
+				continue
+			}
+			st := sub.Settings(who)
+			m := spec.Mapping{
+				BatchSize:               st.BatchSize,
+				BatchWindowSeconds:      int(st.BatchWindow),
+				StartingPosition:        st.StartingPosition,
+				RetryAttempts:           st.RetryAttempts,
+				MaxRecordAgeSeconds:     int(st.MaxRecordAge),
+				BisectOnError:           st.BisectOnError,
+				ParallelizationFactor:   st.ParallelizationFactor,
+				ReportBatchItemFailures: st.ReportBatchItemFailures,
+			}
+			switch st.OnFailure {
+			case "queue":
+				m.OnFailure = spec.OnFailureQueue
+			case "none":
+				m.OnFailure = spec.OnFailureNone
+			default:
+				m.OnFailure, m.OnFailureTarget = spec.OnFailureARN, st.OnFailure
+			}
+			f.Subscriptions = append(f.Subscriptions, spec.Subscription{Event: sub.Event, Mapping: m})
+		}
+	}
+	return f, nil
+}

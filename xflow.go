@@ -1,0 +1,18 @@
+// Package xflow holds the sources that every generated CDK app packages
+// beside its main.go: the constructs, their spec, the naming rules and the
+// tracker Lambda, with this module's go.mod and go.sum. Embedding them in
+// the xflow binary lets the generated app build offline and stand alone,
+// wherever the config lives and however xflow was installed.
+package xflow
+
+import "embed"
+
+// AppSources are the packaged sources; _test.go files are skipped when
+// they are written out.
+//
+//go:embed go.mod go.sum names/*.go constructs/*.go constructs/spec/*.go tracker/*.go tracker/lambda/*.go
+var AppSources embed.FS
+
+// Module is this module's path, which the generated app replaces with its
+// packaged copy.
+const Module = "github.com/xflowhq/xflow"
