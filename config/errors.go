@@ -73,10 +73,17 @@ func (es Errors) sort() {
 // closest returns the candidate nearest to s by edit distance, or "" when
 // none is near enough to be a likely typo.
 func closest(s string, candidates []string) string {
-	best, bestD := "", len(s)/2+2
+	best, bestD := "", len(s)/4+1
 	for _, c := range candidates {
 		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
 			best, bestD = c, d
+		}
+	}
+	if best == "" && s != "" {
+		for _, c := range candidates {
+			if strings.HasPrefix(c, s) {
+				return c // "arm" for "arm64"
+			}
 		}
 	}
 	return best

@@ -163,9 +163,9 @@ func rootRequires() (goVersion string, requires []string, err error) {
 		case inBlock && line == ")":
 			inBlock = false
 		case inBlock && line != "" && !strings.HasPrefix(line, "//"):
-			requires = append(requires, line)
+			requires = append(requires, stripComment(line))
 		case strings.HasPrefix(line, "require "):
-			requires = append(requires, strings.TrimPrefix(line, "require "))
+			requires = append(requires, stripComment(strings.TrimPrefix(line, "require ")))
 		}
 	}
 	if goVersion == "" || len(requires) == 0 {
@@ -173,6 +173,13 @@ func rootRequires() (goVersion string, requires []string, err error) {
 	}
 	sort.Strings(requires)
 	return goVersion, requires, nil
+}
+
+// stripComment drops "// indirect": what is indirect for xflow is not for
+// the app.
+func stripComment(line string) string {
+	before, _, _ := strings.Cut(line, "//")
+	return strings.TrimSpace(before)
 }
 
 // addModuleSources copies the packaged xflow sources into the app's
