@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/xflowhq/xflow/internal/didyoumean"
 )
 
 // Pos is a position in the config file, 1-based. A zero Pos means the value
@@ -70,56 +72,8 @@ func (es Errors) sort() {
 	})
 }
 
-// closest returns the candidate nearest to s by edit distance, or "" when
-// none is near enough to be a likely typo.
-func closest(s string, candidates []string) string {
-	best, bestD := "", len(s)/4+1
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" && s != "" {
-		for _, c := range candidates {
-			if strings.HasPrefix(c, s) {
-				return c // "arm" for "arm64"
-			}
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-// suggest builds a hint: "did you mean X?" for a likely typo, else the list
-// of valid values when it is short.
-func suggest(s string, valid []string, what string) string {
-	if c := closest(s, valid); c != "" {
-		return fmt.Sprintf("did you mean %q?", c)
-	}
-	if len(valid) == 0 {
-		return ""
-	}
-	if len(valid) <= 8 {
-		return fmt.Sprintf("%s: %s", what, strings.Join(valid, ", "))
-	}
-	return fmt.Sprintf("%s: %s, …", what, strings.Join(valid[:8], ", "))
-}
+// closest and suggest are the shared did-you-mean rules.
+var (
+	closest = didyoumean.Closest
+	suggest = didyoumean.Hint
+)

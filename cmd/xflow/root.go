@@ -73,6 +73,8 @@ execution of a workflow stands and why it stopped.`,
 		newValidateCmd(s),
 		newGenerateCmd(s),
 		newSynthCmd(s),
+		newPublishCmd(s),
+		newTrackCmd(s),
 	)
 	return root
 }

@@ -1,0 +1,165 @@
+package track
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// timeFormat is RFC 3339 in UTC with milliseconds, the precision of
+// CloudWatch Logs.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// WriteText writes the report for people: one line per event of the flow
+// (✓ received, · not received, ? not in the flow), then the next expected
+// event, the functions that should produce it and their failing lines.
+func (r *Report) WriteText(w io.Writer) error {
+	b := bufio.NewWriter(w)
+	head := fmt.Sprintf("workflow %s, execution %s", r.WorkflowID, r.ExecutionID)
+	received := 0
+	for _, e := range r.Events {
+		if e.State == StateReceived {
+			received++
+		}
+	}
+	switch r.Status {
+	case StatusNotFound:
+		fmt.Fprintf(b, "%s: not found: none of its events were seen in %s\n", head, r.LogGroup)
+		fmt.Fprintf(b, "  check the execution id and the workflow; or the execution has not started, or its first event is not tracked yet\n")
+		r.writeUnparsed(b)
+		return b.Flush()
+	case StatusFinished:
+		fmt.Fprintf(b, "%s: finished, all %d events received\n", head, len(r.Events))
+	case StatusFailed:
+		fmt.Fprintf(b, "%s: failed, %d of %d events received\n", head, received, len(r.Events))
+	default:
+		fmt.Fprintf(b, "%s: in progress, %d of %d events received\n", head, received, len(r.Events))
+	}
+
+	width := 0
+	for _, evs := range [][]Event{r.Events, r.UnexpectedEvents} {
+		for _, e := range evs {
+			width = max(width, len(e.Name))
+		}
+	}
+	for _, e := range r.Events {
+		if e.State == StateReceived {
+			fmt.Fprintf(b, "  ✓ %-*s  %s%s\n", width, e.Name, e.ReceivedAt.Format(timeFormat), extra(e))
+		} else {
+			fmt.Fprintf(b, "  · %s\n", e.Name)
+		}
+	}
+	for _, e := range r.UnexpectedEvents {
+		fmt.Fprintf(b, "  ? %-*s  %s  not in the flow%s\n", width, e.Name, e.ReceivedAt.Format(timeFormat), extra(e))
+	}
+
+	if r.NextExpectedEvent != nil {
+		r.writeNext(b)
+	}
+	r.writeUnparsed(b)
+	return b.Flush()
+}
+
+// WriteJSON writes the report as indented JSON, with "<", ">" and "&"
+// left as they are (the execution path draws arrows with ">").
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// extra notes repeated records and dropped duplicates of an event.
+func extra(e Event) string {
+	var parts []string
+	if e.Records > 1 {
+		parts = append(parts, fmt.Sprintf("%d records", e.Records))
+	}
+	switch e.DuplicatesDropped {
+	case 0:
+	case 1:
+		parts = append(parts, "1 duplicate delivery dropped")
+	default:
+		parts = append(parts, fmt.Sprintf("%d duplicate deliveries dropped", e.DuplicatesDropped))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "  (" + strings.Join(parts, ", ") + ")"
+}
+
+func (r *Report) writeNext(b *bufio.Writer) {
+	next := *r.NextExpectedEvent
+	if len(r.Producers) == 0 {
+		if len(r.Events) > 0 && r.Events[0].Name == next {
+			fmt.Fprintf(b, "next expected: %s, published by a client (xflow publish)\n", next)
+		} else {
+			fmt.Fprintf(b, "next expected: %s; no function subscribes to the event before it\n", next)
+		}
+		return
+	}
+	var fns []string
+	for _, p := range r.Producers {
+		s := p.Function
+		if p.Failed {
+			s += " (FAILED)"
+		}
+		fns = append(fns, s)
+	}
+	fmt.Fprintf(b, "next expected: %s, produced by: %s\n", next, strings.Join(fns, ", "))
+	for _, p := range r.Producers {
+		since := p.Since.Format(timeFormat)
+		switch {
+		case !p.LogGroupFound:
+			fmt.Fprintf(b, "  %s: %s does not exist: the function never ran, or never logged\n", p.Function, p.LogGroup)
+		case p.Failed:
+			fmt.Fprintf(b, "  %s, failing lines in %s since %s:\n", p.Function, p.LogGroup, since)
+			for _, l := range p.Lines {
+				if l.Failure {
+					writeLine(b, l)
+				}
+			}
+		case len(p.Lines) == 0:
+			fmt.Fprintf(b, "  %s: no line about %s in %s since %s: not invoked yet, or still running\n", p.Function, r.ExecutionID, p.LogGroup, since)
+		default:
+			fmt.Fprintf(b, "  %s: no failure logged in %s since %s (%d line%s about %s; --json shows them)\n",
+				p.Function, p.LogGroup, since, len(p.Lines), plural(len(p.Lines)), r.ExecutionID)
+		}
+		if p.Truncated {
+			fmt.Fprintf(b, "    (more lines than the %d kept)\n", len(p.Lines))
+		}
+	}
+}
+
+// writeLine writes a log line under its time, continuation lines aligned.
+func writeLine(b *bufio.Writer, l Line) {
+	stamp := l.Time.Format(timeFormat)
+	pad := strings.Repeat(" ", len(stamp))
+	msg := strings.ReplaceAll(strings.TrimRight(l.Message, "\r\n"), "\t", " ")
+	for i, line := range strings.Split(msg, "\n") {
+		lead := pad
+		if i == 0 {
+			lead = stamp
+		}
+		fmt.Fprintf(b, "    %s  %s\n", lead, strings.TrimRight(line, "\r "))
+	}
+}
+
+func (r *Report) writeUnparsed(b *bufio.Writer) {
+	if n := len(r.UnparsedEntries); n > 0 {
+		verb := "is not a tracker entry"
+		if n > 1 {
+			verb = "are not tracker entries"
+		}
+		fmt.Fprintf(b, "note: %d log event%s of %s %s; skipped (--json shows them)\n", n, plural(n), r.LogStream, verb)
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

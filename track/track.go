@@ -1,0 +1,253 @@
+// Package track is the read side of execution tracking: it tells where one
+// execution of a workflow stands, as `xflow track` and the server's
+// GET /track/... report it.
+//
+// The tracker Lambda (package tracker) writes every event of a workflow's
+// flow to the log group /xFlow/track/<workflow_id>, one log stream per
+// execution_id, one tracker.Entry per record. Track reads that log stream
+// once, from the head, and rebuilds the state of every event of the flow:
+// received (when, which record, how many duplicate deliveries were dropped)
+// or not, and the events seen that are not in the flow. When the execution
+// has not finished, it names the next expected event and the functions that
+// should have produced it (the subscribers of the event before it), and
+// reads their own log groups for the lines of this execution since that
+// event was received, so that a traceback or a timeout shows up beside the
+// report. That is what the original xFlow promised and never built.
+//
+// Calls are few and paced: one paged GetLogEvents read of the execution's
+// log stream, then one paged FilterLogEvents read per producing function,
+// run concurrently, all through a Limiter (CloudWatch Logs allows about 5
+// such reads per second per account), backing off on ThrottlingException.
+package track
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
+	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/didyoumean"
+	"github.com/xflowhq/xflow/names"
+)
+
+// Kinds of refused requests, for errors.Is. The server maps
+// ErrUnknownWorkflow to 404 and ErrInvalidExecutionID to 400. An execution
+// nobody has seen is not an error: its report has StatusNotFound.
+var (
+	ErrUnknownWorkflow    = errors.New("unknown workflow")
+	ErrInvalidExecutionID = errors.New("invalid execution id")
+)
+
+// Error is a refused request; errors.Is(err, ErrUnknownWorkflow) and the
+// like tell the kind.
+type Error struct {
+	Kind error  // ErrUnknownWorkflow or ErrInvalidExecutionID
+	Msg  string // the whole message, written for people
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.Kind }
+
+// LogsAPI is the part of the CloudWatch Logs client Track uses;
+// *cloudwatchlogs.Client satisfies it.
+type LogsAPI interface {
+	GetLogEvents(ctx context.Context, params *cloudwatchlogs.GetLogEventsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.GetLogEventsOutput, error)
+	FilterLogEvents(ctx context.Context, params *cloudwatchlogs.FilterLogEventsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
+}
+
+// Defaults of Options.
+const (
+	DefaultSkew     = time.Minute
+	DefaultMaxLines = 200
+)
+
+// Options tune a Track call; the zero value is what the CLI uses.
+type Options struct {
+	// Now is the end of the producers' log window; time.Now when nil.
+	Now func() time.Time
+	// Skew is how long before the last received event the producers' log
+	// window starts, for the clock difference between Kinesis arrival
+	// times and the functions' log timestamps. DefaultSkew when zero or
+	// negative.
+	Skew time.Duration
+	// Limiter paces the calls to CloudWatch Logs. The quota is per
+	// account, so concurrent Track calls (the server's) should share one.
+	// A new NewLimiter(DefaultRate) when nil.
+	Limiter *Limiter
+	// MaxLines bounds the lines kept per producer; DefaultMaxLines when
+	// zero. A producer whose lines were cut says so (Truncated).
+	MaxLines int
+}
+
+// Check refuses a workflow id that is not in c and an execution id that
+// cannot name a log stream, without calling AWS. Track calls it first; the
+// CLI and the server call it before they set up a client.
+func Check(c *config.Config, workflowID, executionID string) (*config.Workflow, error) {
+	w, ok := c.Workflow(workflowID)
+	if !ok {
+		ids := make([]string, 0, len(c.Workflows))
+		for _, w := range c.Workflows {
+			ids = append(ids, w.ID)
+		}
+		file := c.File
+		if file == "" {
+			file = "the config"
+		}
+		msg := fmt.Sprintf("workflow %q is not in %s", workflowID, file)
+		if len(ids) == 0 {
+			msg += " (it defines no workflows: add a workflows: section)"
+		} else if hint := didyoumean.Hint(workflowID, ids, "its workflows are"); hint != "" {
+			msg += " (" + hint + ")"
+		}
+		return nil, &Error{Kind: ErrUnknownWorkflow, Msg: msg}
+	}
+	if err := names.CheckExecutionID(executionID); err != nil {
+		return nil, &Error{Kind: ErrInvalidExecutionID, Msg: err.Error()}
+	}
+	return w, nil
+}
+
+// Track reports where one execution of a workflow stands. An unknown
+// workflow or an invalid execution id is an *Error; an execution whose log
+// stream (or whose workflow's log group) does not exist is a report with
+// StatusNotFound. Other errors come from CloudWatch Logs.
+func Track(ctx context.Context, api LogsAPI, c *config.Config, workflowID, executionID string, opts Options) (*Report, error) {
+	w, err := Check(c, workflowID, executionID)
+	if err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	scheme := names.New(c.General.NamePrefix)
+	group := scheme.TrackerLogGroup(w.ID)
+	stream, _ := names.LogStream(executionID) // Check passed
+
+	r := &reader{api: api, limiter: opts.Limiter}
+	entries, found, err := r.readStream(ctx, group, stream)
+	if err != nil {
+		return nil, err
+	}
+	rep := newReport(c, w, executionID, entries)
+	rep.LogGroup, rep.LogStream, rep.LogStreamFound = group, stream, found
+	rep.CheckedAt = opts.Now().UTC()
+	rep.findProducers(c, scheme, opts.Skew)
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(rep.Producers))
+	for i := range rep.Producers {
+		wg.Go(func() {
+			errs[i] = r.readProducer(ctx, &rep.Producers[i], executionID, opts.MaxLines)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	rep.settle()
+	return rep, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Skew <= 0 {
+		o.Skew = DefaultSkew
+	}
+	if o.Limiter == nil {
+		o.Limiter = NewLimiter(DefaultRate)
+	}
+	if o.MaxLines <= 0 {
+		o.MaxLines = DefaultMaxLines
+	}
+	return o
+}
+
+// findProducers names the next expected event and the functions that
+// should have produced it: the subscribers of the flow event before it
+// that emit it (all of that event's subscribers when none says it does).
+// Their log window runs from the time that event was received, less the
+// skew, until now.
+func (r *Report) findProducers(c *config.Config, scheme names.Scheme, skew time.Duration) {
+	if r.Status == StatusNotFound {
+		return
+	}
+	next := r.nextIndex()
+	if next < 0 {
+		return
+	}
+	r.NextExpectedEvent = ptr(r.Events[next].Name)
+	if next == 0 {
+		return // the first event comes from a client, not a function
+	}
+	prev := r.Events[next-1]
+	subs := c.SubscribersOf(prev.Name)
+	var emitters []string
+	for _, s := range subs {
+		if slices.Contains(c.EmitsOf(s), r.Events[next].Name) {
+			emitters = append(emitters, s)
+		}
+	}
+	if len(emitters) == 0 {
+		emitters = subs
+	}
+	since := prev.ReceivedAt.Add(-skew).UTC()
+	if since.After(r.CheckedAt) { // an arrival time ahead of this clock
+		since = r.CheckedAt
+	}
+	for _, l := range emitters {
+		fn := scheme.Function(l)
+		r.Producers = append(r.Producers, Producer{
+			Lambda:   l,
+			Function: fn,
+			LogGroup: names.FunctionLogGroup(fn),
+			Since:    since,
+			Until:    r.CheckedAt,
+			Lines:    []Line{},
+		})
+	}
+}
+
+// nextIndex is the index in the flow of the next expected event: the one
+// after the furthest event received, or when the furthest is the last
+// event of the flow, the first one not received; -1 when every event was.
+func (r *Report) nextIndex() int {
+	furthest := -1
+	for i, e := range r.Events {
+		if e.State == StateReceived {
+			furthest = i
+		}
+	}
+	if furthest+1 < len(r.Events) {
+		return furthest + 1
+	}
+	for i, e := range r.Events {
+		if e.State != StateReceived {
+			return i
+		}
+	}
+	return -1
+}
+
+// settle sets the status once the producers' lines are in.
+func (r *Report) settle() {
+	if r.Status == StatusNotFound {
+		return
+	}
+	if r.nextIndex() < 0 {
+		r.Status = StatusFinished
+		return
+	}
+	r.Status = StatusInProgress
+	for _, p := range r.Producers {
+		if p.Failed {
+			r.Status = StatusFailed
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,451 @@
+package track
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestHasToken(t *testing.T) {
+	for _, tc := range []struct {
+		s, tok string
+		want   bool
+	}{
+		{"execution ex1 failed", "ex1", true},
+		{"ex1", "ex1", true},
+		{`{"execution_id": "ex1"}`, "ex1", true},
+		{"id=ex1,", "ex1", true},
+		{"[ex1]", "ex1", true},
+		{"ex10 failed", "ex1", false},
+		{"aex1", "ex1", false},
+		{"ex1-b", "ex1", false},
+		{"run_ex1", "ex1", false},
+		{"ex10 then ex1.", "ex1", true}, // the second occurrence counts
+		{"éex1", "ex1", false},          // a letter outside ASCII
+		{"ex1é", "ex1", false},
+		{"exé ok", "exé", true},
+		{"anything", "", false},
+	} {
+		if got := hasToken(tc.s, tc.tok); got != tc.want {
+			t.Errorf("hasToken(%q, %q) = %v, want %v", tc.s, tc.tok, got, tc.want)
+		}
+	}
+}
+
+func TestIsFailure(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want bool
+	}{
+		{"[ERROR]\t2026-05-01T10:00:03.000Z\treq\tfailed ex1", true},
+		{"Traceback (most recent call last):\n  File \"/var/task/f.py\"", true},
+		{"2026-05-01T10:00:03.000Z 8f5f8a3c-7c38-4b4e-9a4b-1d2e3f405060 Task timed out after 3.00 seconds", true},
+		{`{"errorMessage": "boom ex1", "errorType": "ValueError"}`, true},
+		{"2026-05-01T10:00:03.000Z\treq\tERROR\tInvoke Error ex1", true},
+		{"REPORT RequestId: r Duration: 3000 ms Status: timeout", true},
+		{`{"time":"...","level":"ERROR","msg":"ex1 failed"}`, true},
+		{"panic: runtime error: index out of range", true},
+		{"[INFO]\t2026-05-01T10:00:02.000Z\treq\tfiltering ex1", false},
+		{"processed ex1 without errors", false},
+	} {
+		if got := isFailure(tc.msg); got != tc.want {
+			t.Errorf("isFailure(%q) = %v, want %v", tc.msg, got, tc.want)
+		}
+	}
+}
+
+func TestFilterPattern(t *testing.T) {
+	for _, tc := range []struct{ id, want string }{
+		{"ex1", `?"ex1" ?"Task timed out"`},
+		{`a"bcd"e`, `?"bcd" ?"Task timed out"`},
+		{`"`, ``},
+	} {
+		if got := filterPattern(tc.id); got != tc.want {
+			t.Errorf("filterPattern(%q) = %q, want %q", tc.id, got, tc.want)
+		}
+	}
+}
+
+// TestSelectLines keeps the lines that name the execution as a word, and
+// the timeout lines of the same invocations; another execution whose id
+// starts the same way stays out.
+func TestSelectLines(t *testing.T) {
+	const (
+		r1 = "11111111-1111-4111-8111-111111111111"
+		r2 = "22222222-2222-4222-8222-222222222222"
+		ex = "ex1"
+	)
+	in := []Line{
+		{Message: "[INFO]\tT\t" + r1 + "\tfiltering ex1"},
+		{Message: "[INFO]\tT\t" + r2 + "\tfiltering ex10"},
+		{Message: "T " + r2 + " Task timed out after 3.00 seconds"},
+		{Message: "T " + r1 + " Task timed out after 3.00 seconds"},
+		{Message: "[ERROR] ValueError: ex1 has no words\nTraceback (most recent call last):"},
+	}
+	want := []Line{
+		{Message: in[0].Message},
+		{Message: in[3].Message, Failure: true},
+		{Message: in[4].Message, Failure: true},
+	}
+	if diff := cmp.Diff(want, selectLines(in, ex)); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+	// An execution id that is a UUID is not mistaken for a request id.
+	uuidEx := "33333333-3333-4333-8333-333333333333"
+	in = []Line{
+		{Message: "[INFO]\tT\t" + r1 + "\tstart " + uuidEx},
+		{Message: "T " + r2 + " Task timed out after 3.00 seconds"},
+	}
+	if got := selectLines(in, uuidEx); len(got) != 1 {
+		t.Errorf("UUID execution id: kept %d lines, want 1: %+v", len(got), got)
+	}
+}
+
+// flowState is the part of a report that TestTrackStates compares.
+type flowState struct {
+	Status     Status
+	States     []string // "event state records duplicates"
+	Unexpected []string
+	Furthest   string
+	Next       string
+	Producers  []string // "function log-group failed lines"
+	Last       string
+	Subs       []string
+	Path       string
+	Defined    map[string]string
+}
+
+func stateOf(r *Report) flowState {
+	s := flowState{
+		Status: r.Status, Path: r.TrackingSummary.ExecutionPath, Subs: r.TrackingSummary.Subscribers,
+		Defined: r.EventsDefined,
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return "<nil>"
+		}
+		return *p
+	}
+	s.Furthest, s.Next, s.Last = str(r.FurthestEvent), str(r.NextExpectedEvent), str(r.TrackingSummary.LastReceivedEvent)
+	for _, e := range r.Events {
+		s.States = append(s.States, strings.Join([]string{e.Name, string(e.State), itoa(e.Records), itoa(e.DuplicatesDropped)}, " "))
+	}
+	for _, e := range r.UnexpectedEvents {
+		s.Unexpected = append(s.Unexpected, strings.Join([]string{e.Name, itoa(e.Records), itoa(e.DuplicatesDropped)}, " "))
+	}
+	for _, p := range r.Producers {
+		failed := "ok"
+		if p.Failed {
+			failed = "FAILED"
+		}
+		s.Producers = append(s.Producers, strings.Join([]string{p.Function, p.LogGroup, failed, itoa(len(p.Lines))}, " "))
+	}
+	return s
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestTrackStates runs Track on the fake for the shapes an execution can
+// take.
+func TestTrackStates(t *testing.T) {
+	const group = "/xFlow/track/p-compute_word_count"
+	const filterGroup = "/aws/lambda/p-lambda_filter"
+	flow := []string{"FileUploaded", "FileDownloaded", "FileParsed", "FileFiltered", "FileAggregated", "FileSummarized"}
+	states := func(n int, extra map[int]string) []string {
+		var out []string
+		for i, e := range flow {
+			s := e + " not_received 0 0"
+			if i < n {
+				s = e + " received 1 0"
+			}
+			if x, ok := extra[i]; ok {
+				s = e + " " + x
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	defined := func(n int) map[string]string {
+		m := map[string]string{}
+		for i, e := range flow {
+			m[e] = "uknown_state"
+			if i < n {
+				m[e] = "received"
+			}
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(f *fakeLogs)
+		want  flowState
+	}{
+		{
+			name:  "log group missing",
+			setup: func(f *fakeLogs) {},
+			want: flowState{Status: StatusNotFound, States: states(0, nil), Furthest: "<nil>", Next: "<nil>", Last: "<nil>",
+				Subs: []string{}, Path: "X - - -> " + strings.Join(flow, " - - - > "), Defined: defined(0)},
+		},
+		{
+			name: "finished, with a retried record",
+			setup: func(f *fakeLogs) {
+				for i, e := range flow {
+					f.entry(group, "ex1", at(i), e, "seq"+itoa(i))
+				}
+				f.entry(group, "ex1", at(9), "FileParsed", "seq2") // Lambda retried the batch
+			},
+			want: flowState{Status: StatusFinished, States: states(6, map[int]string{2: "received 1 1"}),
+				Furthest: "FileSummarized", Next: "<nil>", Last: "FileSummarized", Subs: []string{},
+				Path: strings.Join(flow, " ---> "), Defined: defined(6)},
+		},
+		{
+			name: "failed at lambda_filter",
+			setup: func(f *fakeLogs) {
+				for i, e := range flow[:3] {
+					f.entry(group, "ex1", at(i), e, "seq"+itoa(i))
+				}
+				f.put(filterGroup, "s1", at(3), "[INFO] filtering ex1")
+				f.put(filterGroup, "s1", at(4), "[ERROR] ValueError: ex1\nTraceback (most recent call last):")
+				f.put(filterGroup, "s1", at(4), "[ERROR] ValueError: ex10\nTraceback (most recent call last):")
+				f.put(filterGroup, "s1", at(-120), "[ERROR] before the window: ex1")
+			},
+			want: flowState{Status: StatusFailed, States: states(3, nil), Furthest: "FileParsed", Next: "FileFiltered",
+				Producers: []string{"p-lambda_filter " + filterGroup + " FAILED 2"},
+				Last:      "FileParsed", Subs: []string{"lambda_filter"},
+				Path:    "FileUploaded ---> FileDownloaded ---> FileParsed ---> X - - -> FileFiltered - - - > FileAggregated - - - > FileSummarized",
+				Defined: defined(3)},
+		},
+		{
+			name: "in progress, producer never logged",
+			setup: func(f *fakeLogs) {
+				f.entry(group, "ex1", at(0), "FileUploaded", "s0")
+			},
+			want: flowState{Status: StatusInProgress, States: states(1, nil), Furthest: "FileUploaded", Next: "FileDownloaded",
+				Producers: []string{"p-lambda_reader /aws/lambda/p-lambda_reader ok 0"},
+				Last:      "FileUploaded", Subs: []string{"lambda_reader"},
+				Path:    "FileUploaded ---> X - - -> FileDownloaded - - - > FileParsed - - - > FileFiltered - - - > FileAggregated - - - > FileSummarized",
+				Defined: defined(1)},
+		},
+		{
+			name: "unexpected event last, published twice",
+			setup: func(f *fakeLogs) {
+				f.entry(group, "ex1", at(0), "FileUploaded", "s0")
+				f.entry(group, "ex1", at(1), "FileArchived", "a1")
+				f.entry(group, "ex1", at(2), "FileArchived", "a2")
+				f.entry(group, "ex1", at(3), "FileArchived", "a2")
+				f.put(group, "ex1", at(4), "not json")
+			},
+			want: flowState{Status: StatusInProgress, States: states(1, nil), Unexpected: []string{"FileArchived 2 1"},
+				Furthest: "FileUploaded", Next: "FileDownloaded",
+				Producers: []string{"p-lambda_reader /aws/lambda/p-lambda_reader ok 0"},
+				Last:      "FileArchived", Subs: []string{},
+				Path: "FileUploaded ---> X - - -> FileDownloaded - - - > FileParsed - - - > FileFiltered - - - > FileAggregated - - - > FileSummarized",
+				Defined: func() map[string]string {
+					m := defined(1)
+					m["FileArchived"] = "received_but_unexpected"
+					return m
+				}()},
+		},
+		{
+			name: "last event received, one before it missing",
+			setup: func(f *fakeLogs) {
+				for i, e := range flow {
+					if e != "FileFiltered" {
+						f.entry(group, "ex1", at(i), e, "s"+itoa(i))
+					}
+				}
+			},
+			want: flowState{Status: StatusInProgress, States: states(6, map[int]string{3: "not_received 0 0"}),
+				Furthest: "FileSummarized", Next: "FileFiltered",
+				Producers: []string{"p-lambda_filter " + filterGroup + " ok 0"},
+				Last:      "FileSummarized", Subs: []string{},
+				Path: "FileUploaded ---> FileDownloaded ---> FileParsed ---> FileAggregated ---> FileSummarized ---> X - - -> FileFiltered",
+				Defined: func() map[string]string {
+					m := defined(6)
+					m["FileFiltered"] = "uknown_state"
+					return m
+				}()},
+		},
+		{
+			name: "only an unexpected event",
+			setup: func(f *fakeLogs) {
+				f.entry(group, "ex1", at(0), "FileArchived", "a1")
+			},
+			want: flowState{Status: StatusInProgress, States: states(0, nil), Unexpected: []string{"FileArchived 1 0"},
+				Furthest: "<nil>", Next: "FileUploaded", Last: "FileArchived", Subs: []string{},
+				Path: "X - - -> " + strings.Join(flow, " - - - > "),
+				Defined: func() map[string]string {
+					m := defined(0)
+					m["FileArchived"] = "received_but_unexpected"
+					return m
+				}()},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeLogs()
+			f.put("/aws/lambda/p-lambda_reader", "s", at(-3600), "an old line")
+			tc.setup(f)
+			var in instant
+			rep, err := Track(context.Background(), f, wordcount(t, "p-"), "compute_word_count", "ex1",
+				Options{Now: func() time.Time { return now }, Limiter: in.limiter()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, stateOf(rep)); diff != "" {
+				t.Errorf("report (-want +got):\n%s", diff)
+			}
+			if n := f.count("FilterLogEvents"); n != len(rep.Producers) {
+				t.Errorf("%d FilterLogEvents calls for %d producers", n, len(rep.Producers))
+			}
+			for _, p := range rep.Producers {
+				prev := rep.Events[0]
+				for i, e := range rep.Events {
+					if e.Name == *rep.NextExpectedEvent {
+						prev = rep.Events[i-1]
+					}
+				}
+				if want := prev.ReceivedAt.Add(-DefaultSkew); !p.Since.Equal(want) || !p.Until.Equal(now) {
+					t.Errorf("producer window %s – %s, want %s – %s", p.Since, p.Until, want, now)
+				}
+			}
+			if tc.name == "unexpected event last, published twice" && len(rep.UnparsedEntries) != 1 {
+				t.Errorf("unparsed entries = %+v, want the one that is not JSON", rep.UnparsedEntries)
+			}
+		})
+	}
+}
+
+func TestTrackRefuses(t *testing.T) {
+	c := wordcount(t, "")
+	for _, tc := range []struct {
+		wf, ex string
+		kind   error
+		msg    string
+	}{
+		{"compute_wordcount", "ex1", ErrUnknownWorkflow,
+			`workflow "compute_wordcount" is not in examples/wordcount/xflow.yaml (did you mean "compute_word_count"?)`},
+		{"nope", "ex1", ErrUnknownWorkflow,
+			`workflow "nope" is not in examples/wordcount/xflow.yaml (its workflows are: compute_word_count, archive)`},
+		{"compute_word_count", "a:b", ErrInvalidExecutionID,
+			`execution_id "a:b" contains ':' or '*', which CloudWatch Logs does not allow in a log stream name`},
+	} {
+		f := newFakeLogs()
+		_, err := Track(context.Background(), f, c, tc.wf, tc.ex, Options{})
+		if !errors.Is(err, tc.kind) || err.Error() != tc.msg {
+			t.Errorf("Track(%q, %q):\n got %v\nwant %s", tc.wf, tc.ex, err, tc.msg)
+		}
+		if n := f.count("GetLogEvents") + f.count("FilterLogEvents"); n != 0 {
+			t.Errorf("Track(%q, %q) made %d calls before refusing", tc.wf, tc.ex, n)
+		}
+	}
+}
+
+// TestTrackPaging reads a stream page by page until AWS hands the token
+// back, across an empty first page, and the producer's log over pages.
+func TestTrackPaging(t *testing.T) {
+	const group = "/xFlow/track/compute_word_count"
+	f := newFakeLogs()
+	f.pageSize, f.emptyFirst = 2, true
+	flow := []string{"FileUploaded", "FileDownloaded", "FileParsed"}
+	for i, e := range flow {
+		f.entry(group, "ex1", at(i), e, "s"+itoa(i))
+		f.entry(group, "ex1", at(i), e, "s"+itoa(i)) // every record twice
+	}
+	for i := range 5 {
+		f.put("/aws/lambda/lambda_filter", "s", at(3+i), "[INFO] working on ex1")
+	}
+	var in instant
+	rep, err := Track(context.Background(), f, wordcount(t, ""), "compute_word_count", "ex1",
+		Options{Now: func() time.Time { return now }, Limiter: in.limiter()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6 entries in pages of 2, after an empty page, then the repeated token.
+	if n := f.count("GetLogEvents"); n != 5 {
+		t.Errorf("GetLogEvents calls = %d, want 5 (empty, 3 pages, end)", n)
+	}
+	if n := f.count("FilterLogEvents"); n != 3 {
+		t.Errorf("FilterLogEvents calls = %d, want 3 (5 lines in pages of 2)", n)
+	}
+	if got := len(rep.Producers[0].Lines); got != 5 {
+		t.Errorf("producer lines = %d, want 5", got)
+	}
+	for _, e := range rep.Events[:3] {
+		if e.State != StateReceived || e.Records != 1 || e.DuplicatesDropped != 1 {
+			t.Errorf("%s: %s, %d records, %d duplicates; want received once, one duplicate dropped", e.Name, e.State, e.Records, e.DuplicatesDropped)
+		}
+	}
+	if len(rep.EventsReceived) != 3 {
+		t.Errorf("events_received has %d entries, want 3 distinct records", len(rep.EventsReceived))
+	}
+	// The limiter spaced the 8 calls: 7 intervals of 200 ms.
+	if got, want := in.total(), 7*(time.Second/DefaultRate); got < want {
+		t.Errorf("limiter waited %v in all, want at least %v", got, want)
+	}
+}
+
+// TestTrackThrottling backs off and retries throttled calls, and gives up
+// with the throttling error after maxAttempts.
+func TestTrackThrottling(t *testing.T) {
+	const group = "/xFlow/track/compute_word_count"
+	f := newFakeLogs()
+	f.entry(group, "ex1", at(0), "FileUploaded", "s0")
+	f.put("/aws/lambda/lambda_reader", "s", at(1), "[ERROR] ex1 failed")
+	f.throttle["GetLogEvents"] = 2
+	f.throttle["FilterLogEvents"] = 1
+	var in instant
+	rep, err := Track(context.Background(), f, wordcount(t, ""), "compute_word_count", "ex1",
+		Options{Now: func() time.Time { return now }, Limiter: in.limiter()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != StatusFailed {
+		t.Errorf("status = %s, want failed", rep.Status)
+	}
+	if g, fl := f.count("GetLogEvents"), f.count("FilterLogEvents"); g != 4 || fl != 2 {
+		t.Errorf("calls: GetLogEvents %d, FilterLogEvents %d; want 4 (2 throttled) and 2 (1 throttled)", g, fl)
+	}
+	// Three throttles back off at least 0.5 s, 1 s and 0.5 s.
+	if got := in.total(); got < 2*time.Second {
+		t.Errorf("waited %v in all after three throttles, want at least 2s", got)
+	}
+
+	f = newFakeLogs()
+	f.throttle["GetLogEvents"] = maxAttempts
+	_, err = Track(context.Background(), f, wordcount(t, ""), "compute_word_count", "ex1",
+		Options{Limiter: (&instant{}).limiter()})
+	if !isThrottling(err) {
+		t.Errorf("after %d throttles: err = %v, want the ThrottlingException", maxAttempts, err)
+	}
+	if n := f.count("GetLogEvents"); n != maxAttempts {
+		t.Errorf("GetLogEvents calls = %d, want %d", n, maxAttempts)
+	}
+}
+
+func TestTrackTruncatesLines(t *testing.T) {
+	const group = "/xFlow/track/compute_word_count"
+	f := newFakeLogs()
+	f.entry(group, "ex1", at(0), "FileUploaded", "s0")
+	for i := range 10 {
+		f.put("/aws/lambda/lambda_reader", "s", at(1+i), "[INFO] ex1 line")
+	}
+	f.put("/aws/lambda/lambda_reader", "s", at(20), "[ERROR] ex1 at last")
+	rep, err := Track(context.Background(), f, wordcount(t, ""), "compute_word_count", "ex1",
+		Options{Now: func() time.Time { return now }, Limiter: (&instant{}).limiter(), MaxLines: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rep.Producers[0]
+	if len(p.Lines) != 4 || !p.Truncated || !p.Failed {
+		t.Errorf("producer: %d lines, truncated %v, failed %v; want 4, true, true (the failure is past the cut)", len(p.Lines), p.Truncated, p.Failed)
+	}
+	if got := aws.ToString(f.filters[0].FilterPattern); got != `?"ex1" ?"Task timed out"` {
+		t.Errorf("filter pattern = %s", got)
+	}
+}
