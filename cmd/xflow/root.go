@@ -73,8 +73,10 @@ execution of a workflow stands and why it stopped.`,
 		newValidateCmd(s),
 		newGenerateCmd(s),
 		newSynthCmd(s),
+		newDeployCmd(s),
 		newPublishCmd(s),
 		newTrackCmd(s),
+		newRunCmd(s),
 	)
 	return root
 }

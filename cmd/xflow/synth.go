@@ -105,7 +105,7 @@ ready for "cdk deploy --app cdk.out". When the CDK CLI runs xflow as its app
 				return err
 			}
 			for _, st := range asm.Stacks {
-				fmt.Fprintf(s.out, "%s: %d resources, %s\n", st.Name, st.Resources, st.Template)
+				fmt.Fprintf(s.out, "stack %s: %d resources, %s\n", st.Name, st.Resources, st.Template)
 			}
 			fmt.Fprintf(s.err, "xflow: synthesized %d stack%s into %s in %s\n", len(asm.Stacks), plural(len(asm.Stacks)), asm.Dir, time.Since(start).Round(100*time.Millisecond))
 			return nil

@@ -1,0 +1,19 @@
+// Package constructs holds the AWS CDK constructs that a generated xflow app
+// calls to turn a Spec (the resolved YAML workflow configuration) into
+// CloudFormation: one Kinesis stream per event (EventStream), one Lambda
+// function with its subscriptions per config lambda (Step), and one tracker
+// function per workflow (WorkflowTracker). NewWorkflowApp puts them together
+// into stacks; BuildTracker compiles the tracker Lambda's binary at synth
+// time.
+//
+// The generated app is meant to stay readable, editable CDK code: each
+// construct follows the usual shape (XxxProps, an exported interface with
+// accessors, NewXxx(scope, id, props)) and takes the streams it uses as
+// awskinesis.IStream, so a construct works the same whether the stream is in
+// its own stack or another one.
+//
+// A spec that cannot be built is reported as an error, never a panic: the
+// spec is validated in Go before any construct is created, and the few
+// errors only the CDK can detect are recovered and returned by
+// NewWorkflowApp.
+package constructs

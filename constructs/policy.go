@@ -1,0 +1,80 @@
+package constructs
+
+import (
+	"slices"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// The actions each kind of access needs, in one place so that the tests can
+// hold every generated policy to them.
+var (
+	// streamReadActions are what Lambda's event source mapping needs to read
+	// a Kinesis stream with the function's role.
+	streamReadActions = []string{
+		"kinesis:DescribeStream",
+		"kinesis:DescribeStreamSummary",
+		"kinesis:GetRecords",
+		"kinesis:GetShardIterator",
+		"kinesis:ListShards",
+		"kinesis:SubscribeToShard",
+	}
+	// streamWriteActions publish an event.
+	streamWriteActions = []string{"kinesis:PutRecord", "kinesis:PutRecords"}
+	// logWriteActions write to a log group that exists: xflow creates every
+	// log group itself, so no function may create one.
+	logWriteActions = []string{"logs:CreateLogStream", "logs:PutLogEvents"}
+	// queueSendActions and topicPublishActions deliver a failed batch's
+	// description to an on-failure destination.
+	queueSendActions    = []string{"sqs:SendMessage"}
+	topicPublishActions = []string{"sns:Publish"}
+
+	// vpcActions are what Lambda needs to manage a function's network
+	// interfaces in a VPC: AWSLambdaVPCAccessExecutionRole without its log
+	// actions. They are the only actions granted on Resource "*": EC2's
+	// Describe actions accept no narrower resource, and Lambda's
+	// documentation warns that a function may lose VPC access when the
+	// other actions are scoped to resource ids it cannot know in advance
+	// (the interfaces Lambda will create).
+	vpcActions = []string{
+		"ec2:CreateNetworkInterface",
+		"ec2:DescribeNetworkInterfaces",
+		"ec2:DescribeSubnets",
+		"ec2:DeleteNetworkInterface",
+		"ec2:AssignPrivateIpAddresses",
+		"ec2:UnassignPrivateIpAddresses",
+	}
+)
+
+// wildcardAllowed tells whether an action may be granted on Resource "*".
+func wildcardAllowed(action string) bool { return slices.Contains(vpcActions, action) }
+
+// policy collects the statements of one function's own role. Each allow
+// names its resources; nothing is granted on "*" except vpcActions.
+type policy struct {
+	statements []awsiam.PolicyStatement
+}
+
+func (p *policy) allow(actions []string, resources ...*string) {
+	if len(resources) == 0 {
+		return
+	}
+	p.statements = append(p.statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	}))
+}
+
+func (p *policy) allowVPC() {
+	p.statements = append(p.statements, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings(vpcActions...),
+		Resources: jsii.Strings("*"),
+	}))
+}
+
+func (p *policy) document() awsiam.PolicyDocument {
+	return awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &p.statements})
+}

@@ -1,0 +1,86 @@
+// Package deploy synthesizes a workflow configuration and deploys it with
+// the standard CDK CLI, as `xflow deploy`, the original's `--configure` and
+// `xflow server --deploy` do. The CDK CLI does the deploying: xflow only
+// hands it a cloud assembly.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/nodejs"
+)
+
+// Options say how to deploy.
+type Options struct {
+	// AppDir and OutDir are the generated app and the cloud assembly;
+	// empty means .xflow/app and .xflow/cdk.out beside the config.
+	AppDir, OutDir string
+	// Context is extra CDK context for the synth (see
+	// generator.DefaultContext); nil means the defaults.
+	Context map[string]any
+	// Direct deploys with `--method=direct` (no change set), which AWS
+	// emulators such as moto need.
+	Direct bool
+	// Out and Err receive the CDK CLI's output and xflow's progress.
+	Out, Err io.Writer
+}
+
+// Run synthesizes c and runs `cdk deploy --all` on the result.
+func Run(ctx context.Context, c *config.Config, opts Options) error {
+	if opts.AppDir == "" {
+		opts.AppDir = filepath.Join(c.Dir, ".xflow", "app")
+	}
+	if opts.OutDir == "" {
+		opts.OutDir = filepath.Join(c.Dir, ".xflow", "cdk.out")
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Err == nil {
+		opts.Err = io.Discard
+	}
+	files, err := generator.Generate(c, generator.Options{AppDir: opts.AppDir})
+	if err != nil {
+		return err
+	}
+	if err := generator.Write(opts.AppDir, files); err != nil {
+		return err
+	}
+	asm, err := generator.Synth(ctx, generator.SynthOptions{
+		AppDir: opts.AppDir, OutDir: opts.OutDir, Context: opts.Context, Progress: opts.Err,
+	})
+	if err != nil {
+		return err
+	}
+	return CDK(ctx, asm.Dir, opts, "deploy", "--all", "--require-approval", "never")
+}
+
+// CDK runs the CDK CLI on a cloud assembly: `cdk <args> --app DIR`.
+func CDK(ctx context.Context, assembly string, opts Options, args ...string) error {
+	node, err := nodejs.Ensure(ctx, opts.Err)
+	if err != nil {
+		return err
+	}
+	cdk, err := nodejs.EnsureCDK(ctx, opts.Err)
+	if err != nil {
+		return err
+	}
+	args = append(args, "--app", assembly)
+	if opts.Direct && len(args) > 0 && args[0] == "deploy" {
+		args = append(args, "--method=direct")
+	}
+	fmt.Fprintf(opts.Err, "xflow: cdk %v\n", args)
+	cmd := exec.CommandContext(ctx, cdk, args...)
+	cmd.Env = nodejs.Env(node)
+	cmd.Stdout, cmd.Stderr = opts.Out, opts.Err
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("cdk %s: %w", args[0], err)
+	}
+	return nil
+}
