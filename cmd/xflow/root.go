@@ -76,7 +76,6 @@ execution of a workflow stands and why it stopped.`,
 		newDeployCmd(s),
 		newPublishCmd(s),
 		newTrackCmd(s),
-		newRunCmd(s),
 	)
 	return root
 }
