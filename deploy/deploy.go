@@ -71,7 +71,9 @@ func CDK(ctx context.Context, assembly string, opts Options, args ...string) err
 	if err != nil {
 		return err
 	}
-	args = append(args, "--app", assembly)
+	if assembly != "" {
+		args = append(args, "--app", assembly)
+	}
 	if opts.Direct && len(args) > 0 && args[0] == "deploy" {
 		args = append(args, "--method=direct")
 	}
@@ -83,4 +85,10 @@ func CDK(ctx context.Context, assembly string, opts Options, args ...string) err
 		return fmt.Errorf("cdk %s: %w", args[0], err)
 	}
 	return nil
+}
+
+// Bootstrap runs `cdk bootstrap` for an account and region, once per
+// environment, as every CDK deployment needs.
+func Bootstrap(ctx context.Context, account, region string, opts Options) error {
+	return CDK(ctx, "", opts, "bootstrap", fmt.Sprintf("aws://%s/%s", account, region))
 }
