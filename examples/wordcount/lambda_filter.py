@@ -1,155 +1,55 @@
-"""lambda_filter: keeps the words, without their non-letters.
-
-Listens on FileParsed ({"execution_id", "words_arr"}) and publishes
-FileFiltered ({"execution_id", "words_filtered"}):
-each word stripped of every character that is not an ASCII letter,
-kept when two letters or more remain.
-
-Ported from xFlow's examples/wordcount/lambda_filter.py (Python 2.7):
-the same events with the same keys and values. Unlike the original it uses
-the execution id as partition key (the whole event was the key, which fails
-above 256 bytes) and raises on a record it cannot process instead of
-logging and dropping it, so that Lambda retries it.
-
-Each function of the example is one file because xflow packages a
-single-file source alone; the lines that decode Kinesis records and
-publish the next event are therefore repeated in every file.
+"""lambda_filter keeps the words, without their non-letters: on FileParsed
+{"execution_id", "words_arr"} it publishes FileFiltered {"execution_id",
+"words_filtered"}, each word stripped of every character that is not an
+ASCII letter and kept when two letters or more remain. Ported from the
+original xFlow's examples/wordcount/lambda_filter.py (Python 2.7).
 """
 
-import base64
-import json
-import os
-import re
-import string
-
-FUNCTION = "lambda_filter"
-INBOUND_EVENT = "FileParsed"
-OUTBOUND_EVENT = "FileFiltered"
-
-LETTERS = string.ascii_letters  # the original's letters: ASCII only
+import base64, json, os, re, traceback
 
 
-def reword(word):
-    """Removes non-letters from word."""
-    return "".join(letter for letter in word if letter in LETTERS)
+def filter_words(event):
+    """The step: "x-ray" becomes "xray"; "42", "a" and "I" are not words."""
+    words = (re.sub("[^A-Za-z]", "", word) for word in event["words_arr"])
+    return {"words_filtered": [word for word in words if len(word) >= 2]}
 
 
-def is_word(word):
-    """A single letter is not a word (the original's rule)."""
-    return len(word) > 1
+def filter_out_non_words(event, context):  # the handler xflow.yaml names
+    return handle(event, filter_words, "lambda_filter", "FileFiltered")
 
 
-def filter_words(payload):
-    """The step."""
-    words = (reword(w) for w in _field(payload, "words_arr", list, str))
-    return {"words_filtered": [w for w in words if is_word(w)]}
+# --- the same in every function of the example: xflow packages a single-file source alone ---
+
+_kinesis = None  # one boto3 Kinesis client per Lambda container, made on first use
 
 
-def filter_out_non_words(event, context):
-    """Lambda handler (xflow handler `filter_out_non_words`)."""
-    return _handle(event, filter_words)
-
-
-# --- the same in every function of the example ---------------------------
-
-_kinesis = None  # one client per container, made on first use
-
-
-class RecordError(Exception):
-    """A record this function cannot process. Raising it fails the batch, so
-    Lambda retries it and, with bisect on error, isolates the bad record."""
-
-
-def _handle(event, step, after=None):
-    for record in event.get("Records") or []:
-        execution_id, payload, seq = _decode(record)
+def handle(event, step, function, emits):
+    """Runs step on the event of each Kinesis record and publishes its result
+    as the event emits. A failure is logged and raised, so that Lambda retries
+    the batch (and, with bisect on error, isolates the bad record)."""
+    for record in event.get("Records", []):
+        # xflow's partition key is the execution id: it names a record that cannot be decoded.
+        execution_id = record["kinesis"]["partitionKey"]
         try:
-            body = step(payload)
+            inbound = json.loads(base64.b64decode(record["kinesis"]["data"]))
+            execution_id = inbound["execution_id"]
+            outbound = {"execution_id": execution_id, **step(inbound)}
+            stream = os.environ.get("XFLOW_STREAM_" + re.sub("[^A-Za-z0-9]", "_", emits).upper())
+            stream = stream or os.environ.get("XFLOW_NAME_PREFIX", "") + emits
+            put = kinesis().put_record(StreamName=stream, Data=json.dumps(outbound), PartitionKey=execution_id)
+            print(f"[{function}] execution_id={execution_id} published {emits} to {stream} as {put['SequenceNumber']}")
         except Exception as err:
-            _fail(execution_id, seq, str(err), err)
-        body = {"execution_id": execution_id, **body}
-        if after:
-            after(execution_id, body)
-        _publish(execution_id, body)
-    # Also the answer Lambda expects when the mapping reports batch item
-    # failures: none failed.
+            # One line, which `xflow track` finds by execution_id=<id>: "\r" keeps
+            # the traceback's lines in one log event, as Lambda's own logger does.
+            why = f"[ERROR] {type(err).__name__}: {err}\n{traceback.format_exc()}".rstrip()
+            print(f"[{function}] execution_id={execution_id} " + why.replace("\n", "\r"))
+            raise
     return {"batchItemFailures": []}
 
 
-def _decode(record):
-    """Returns (execution_id, payload, sequence number) of a Kinesis record."""
-    kinesis = record.get("kinesis") or {}
-    seq = kinesis.get("sequenceNumber", "?")
-    # xflow publishes with the execution id as partition key, so the key
-    # names the execution of a record that cannot be decoded.
-    key = kinesis.get("partitionKey") or "unknown"
-    try:
-        payload = json.loads(base64.b64decode(kinesis["data"], validate=True))
-    except (KeyError, TypeError, ValueError) as err:
-        _fail(key, seq, f"data is not base64-encoded JSON ({err}); execution id taken from the partition key", err)
-    if not isinstance(payload, dict):
-        _fail(key, seq, f"the event is a JSON {type(payload).__name__}, not an object; execution id taken from the partition key")
-    execution_id = payload.get("execution_id")
-    if not isinstance(execution_id, str) or not execution_id:
-        _fail(key, seq, f"the event has no execution_id string (got {execution_id!r}); execution id taken from the partition key")
-    _log(execution_id, f"received {INBOUND_EVENT} record {seq}: {_short(json.dumps(payload))}")
-    return execution_id, payload, seq
-
-
-def _field(payload, name, kind, item=None):
-    """payload[name], checked to be a kind (of items of type item)."""
-    if name not in payload:
-        raise ValueError(f"the event has no {name!r}")
-    value = payload[name]
-    if not isinstance(value, kind):
-        raise TypeError(f"{name!r} is a JSON {type(value).__name__}, want a {kind.__name__}")
-    if item is not None:
-        for v in value.values() if isinstance(value, dict) else value:
-            if not isinstance(v, item) or isinstance(v, bool):
-                raise TypeError(f"{name!r} holds {v!r}, want only {item.__name__} values")
-    return value
-
-
-def _publish(execution_id, body):
-    stream = _stream(OUTBOUND_EVENT)
-    try:
-        out = _client().put_record(StreamName=stream, Data=json.dumps(body).encode(), PartitionKey=execution_id)
-    except Exception as err:
-        _log(execution_id, f"ERROR publishing {OUTBOUND_EVENT} to stream {stream}: {err}")
-        raise
-    _log(execution_id, f"published {OUTBOUND_EVENT} to stream {stream} as record {out.get('SequenceNumber')}: {_short(json.dumps(body))}")
-
-
-def _stream(event):
-    """The stream of an event: XFLOW_STREAM_<EVENT> as xflow sets it, else
-    the event name after xflow's optional name prefix."""
-    var = "XFLOW_STREAM_" + re.sub(r"[^A-Za-z0-9_]", "_", event).upper()
-    return os.environ.get(var) or os.environ.get("XFLOW_NAME_PREFIX", "") + event
-
-
-def _client():
+def kinesis():
     global _kinesis
     if _kinesis is None:
-        # Imported here so that the steps can be tested without boto3. The
-        # client honours AWS_ENDPOINT_URL(_KINESIS), the region and the
-        # credentials of the environment.
-        import boto3
-        from botocore.config import Config
-
-        _kinesis = boto3.client("kinesis", config=Config(retries={"mode": "standard"}))
+        import boto3  # here, so that the steps can be tested without boto3
+        _kinesis = boto3.client("kinesis")
     return _kinesis
-
-
-def _fail(execution_id, seq, why, cause=None):
-    msg = f"cannot process {INBOUND_EVENT} record {seq}: {why}"
-    _log(execution_id, "ERROR " + msg)
-    raise RecordError(f"{FUNCTION} execution_id={execution_id}: {msg}") from cause
-
-
-def _log(execution_id, msg):
-    # `xflow track` finds a function's lines for one execution by this token.
-    print(f"[{FUNCTION}] execution_id={execution_id} {msg}", flush=True)
-
-
-def _short(text, limit=2000):
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"

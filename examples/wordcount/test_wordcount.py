@@ -1,12 +1,13 @@
 """Tests of the wordcount example's five functions.
 
-StepsTest and HandlersTest need no network and no boto3: the Kinesis client
-is replaced by a recorder. MotoEndToEndTest runs the whole workflow on the
-Kinesis of an AWS emulator (moto_server, started by scripts/test and .ci/run)
-the way Lambda would: it reads each stream and hands its records, in the
-exact event Lambda delivers, to the function that subscribes to it. It skips
-without AWS_ENDPOINT_URL, unless XFLOW_REQUIRE_MOTO is set (the Go test sets
-it, after deciding itself whether to skip).
+StepsTest, HandlersTest and ClientTest need no network and no boto3: the
+Kinesis client is replaced by a recorder. MotoEndToEndTest runs the whole
+workflow on the Kinesis of an AWS emulator (moto_server, started by
+scripts/test and .ci/run) the way Lambda would: it reads each stream and
+hands its records, in the exact event Lambda delivers, to the function that
+subscribes to it. It skips without AWS_ENDPOINT_URL, unless
+XFLOW_REQUIRE_MOTO is set (the Go test sets it, after deciding itself
+whether to skip).
 
 Run with: python3 -m unittest -v test_wordcount (in this folder).
 """
@@ -29,15 +30,16 @@ import lambda_parser
 import lambda_reader
 import lambda_summarizer
 
-# The workflow in order: (module, handler, event it listens on, event it emits).
+# The workflow in order: (module, step, handler, event it listens on, event it emits).
 STEPS = [
-    (lambda_reader, lambda_reader.read, "FileUploaded", "FileDownloaded"),
-    (lambda_parser, lambda_parser.parse, "FileDownloaded", "FileParsed"),
-    (lambda_filter, lambda_filter.filter_out_non_words, "FileParsed", "FileFiltered"),
-    (lambda_aggregator, lambda_aggregator.aggregate, "FileFiltered", "FileAggregated"),
-    (lambda_summarizer, lambda_summarizer.summarize, "FileAggregated", "FileSummarized"),
+    (lambda_reader, lambda_reader.download, lambda_reader.read, "FileUploaded", "FileDownloaded"),
+    (lambda_parser, lambda_parser.split_words, lambda_parser.parse, "FileDownloaded", "FileParsed"),
+    (lambda_filter, lambda_filter.filter_words, lambda_filter.filter_out_non_words, "FileParsed", "FileFiltered"),
+    (lambda_aggregator, lambda_aggregator.count_words, lambda_aggregator.aggregate, "FileFiltered", "FileAggregated"),
+    (lambda_summarizer, lambda_summarizer.summarize_counts, lambda_summarizer.summarize, "FileAggregated",
+     "FileSummarized"),
 ]
-EVENTS = ["FileUploaded"] + [s[3] for s in STEPS]
+EVENTS = ["FileUploaded"] + [s[4] for s in STEPS]
 
 # The original README's tracked run: "This is a test" ends with three words.
 ORIGINAL = {
@@ -46,15 +48,14 @@ ORIGINAL = {
     "FileParsed": {"execution_id": "abc123", "words_arr": ["This", "is", "a", "test"]},
     "FileFiltered": {"execution_id": "abc123", "words_filtered": ["This", "is", "test"]},
     "FileAggregated": {"execution_id": "abc123", "words_aggregated": {"This": 1, "is": 1, "test": 1}},
-    "FileSummarized": {
-        "execution_id": "abc123",
-        "summary": {"total": 3, "counts": {"This": 1, "is": 1, "test": 1}},
-    },
+    "FileSummarized": {"execution_id": "abc123", "summary": {"total": 3, "counts": {"This": 1, "is": 1, "test": 1}}},
 }
 
 # A text with punctuation, digits, one-letter words, case and repeats.
 TEXT = "The cat and the hat.\nThe CAT, a hat!  42  x-ray I\tcat's"
+COUNTS = {"The": 2, "cat": 1, "and": 1, "the": 1, "hat": 2, "CAT": 1, "xray": 1, "cats": 1}
 TEXT_EVENTS = {
+    "FileUploaded": {"execution_id": "ex2", "message": TEXT},
     "FileDownloaded": {"execution_id": "ex2", "contents": TEXT},
     "FileParsed": {
         "execution_id": "ex2",
@@ -64,17 +65,8 @@ TEXT_EVENTS = {
         "execution_id": "ex2",
         "words_filtered": ["The", "cat", "and", "the", "hat", "The", "CAT", "hat", "xray", "cats"],
     },
-    "FileAggregated": {
-        "execution_id": "ex2",
-        "words_aggregated": {"The": 2, "cat": 1, "and": 1, "the": 1, "hat": 2, "CAT": 1, "xray": 1, "cats": 1},
-    },
-    "FileSummarized": {
-        "execution_id": "ex2",
-        "summary": {
-            "total": 8,
-            "counts": {"The": 2, "cat": 1, "and": 1, "the": 1, "hat": 2, "CAT": 1, "xray": 1, "cats": 1},
-        },
-    },
+    "FileAggregated": {"execution_id": "ex2", "words_aggregated": COUNTS},
+    "FileSummarized": {"execution_id": "ex2", "summary": {"total": 8, "counts": COUNTS}},
 }
 
 
@@ -123,6 +115,30 @@ class RecordingKinesis:
         return [json.loads(c["Data"]) for c in self.calls]
 
 
+class StepsTest(unittest.TestCase):
+    """The steps alone: what each one makes of a known text."""
+
+    def test_known_texts(self):
+        for run in (ORIGINAL, TEXT_EVENTS):
+            for module, step, _, inbound, outbound in STEPS:
+                with self.subTest(module.__name__, text=run["FileUploaded"]["message"]):
+                    with contextlib.redirect_stdout(io.StringIO()):  # the summarizer prints
+                        got = step(run[inbound])
+                    self.assertEqual({"execution_id": run[inbound]["execution_id"], **got}, run[outbound])
+
+    def test_filter(self):
+        cases = [("hat.", ["hat"]), ("x-ray", ["xray"]), ("42", []), ("café", ["caf"]), ("Don't", ["Dont"]),
+                 ("a", []), ("I.", []), ("an", ["an"]), ("", [])]
+        for word, want in cases:
+            self.assertEqual(lambda_filter.filter_words({"words_arr": [word]}), {"words_filtered": want}, word)
+
+    def test_empty_text(self):
+        self.assertEqual(lambda_parser.split_words({"contents": "  \n "}), {"words_arr": []})
+        with contextlib.redirect_stdout(io.StringIO()):
+            summary = lambda_summarizer.summarize_counts({"execution_id": "e", "words_aggregated": {}})
+        self.assertEqual(summary, {"summary": {"total": 0, "counts": {}}})
+
+
 class HandlerCase(unittest.TestCase):
     def setUp(self):
         self.kinesis = RecordingKinesis()
@@ -145,159 +161,120 @@ class HandlerCase(unittest.TestCase):
                 result = handler(event, None)
             except Exception as err:  # noqa: BLE001 - returned to the test
                 result = err
-        return result, out.getvalue().splitlines()
-
-
-class StepsTest(unittest.TestCase):
-    """The pure steps, against the original's recorded run."""
-
-    def test_original_run(self):
-        steps = [
-            lambda_reader.download,
-            lambda_parser.split_words,
-            lambda_filter.filter_words,
-            lambda_aggregator.count_words,
-            lambda_summarizer.summarize_counts,
-        ]
-        for step, (inbound, outbound) in zip(steps, zip(EVENTS, EVENTS[1:])):
-            want = dict(ORIGINAL[outbound])
-            del want["execution_id"]
-            self.assertEqual(step(ORIGINAL[inbound]), want, f"{step.__module__}: {inbound} -> {outbound}")
-
-    def test_reword(self):
-        for word, want in [("hat.", "hat"), ("x-ray", "xray"), ("42", ""), ("café", "caf"), ("Don't", "Dont"), ("", "")]:
-            self.assertEqual(lambda_filter.reword(word), want, word)
-
-    def test_is_word(self):
-        self.assertFalse(lambda_filter.is_word("a"))
-        self.assertFalse(lambda_filter.is_word(""))
-        self.assertTrue(lambda_filter.is_word("an"))
-
-    def test_empty_text(self):
-        self.assertEqual(lambda_parser.split_words({"contents": "  \n "}), {"words_arr": []})
-        self.assertEqual(lambda_summarizer.summarize_counts({"words_aggregated": {}}), {"summary": {"total": 0, "counts": {}}})
+        # Lines end with "\n" alone: "\r" is within a line, as Lambda logs it.
+        return result, out.getvalue().split("\n")[:-1]
 
 
 class HandlersTest(HandlerCase):
     def test_each_handler_publishes_the_next_event(self):
-        events = dict(ORIGINAL)
-        for module, handler, inbound, outbound in STEPS:
-            with self.subTest(function=module.FUNCTION):
+        for module, _, handler, inbound, outbound in STEPS:
+            with self.subTest(module.__name__):
                 self.kinesis.calls.clear()
-                result, lines = self.run_handler(handler, lambda_event(events[inbound]))
+                result, lines = self.run_handler(handler, lambda_event(ORIGINAL[inbound]))
                 self.assertEqual(result, {"batchItemFailures": []}, lines)
-                self.assertEqual(len(self.kinesis.calls), 1)
-                call = self.kinesis.calls[0]
+                (call,) = self.kinesis.calls
                 self.assertEqual(call["StreamName"], outbound)
                 self.assertEqual(call["PartitionKey"], "abc123")
-                self.assertEqual(json.loads(call["Data"]), events[outbound])
-                self.assertTrue(lines, "the handler logged nothing")
+                self.assertEqual(json.loads(call["Data"]), ORIGINAL[outbound])
+                log = f"[{module.__name__}] execution_id=abc123 "
+                self.assertIn(f"{log}published {outbound} to {outbound} as 1", lines)
                 for line in lines:
-                    self.assertIn(f"[{module.FUNCTION}] execution_id=abc123 ", line)
+                    self.assertTrue(line.startswith(log), line)
 
-    def test_known_text_through_every_step(self):
-        event = {"execution_id": "ex2", "message": TEXT}
-        for module, handler, _, outbound in STEPS:
-            self.kinesis.calls.clear()
-            result, lines = self.run_handler(handler, lambda_event(event))
-            self.assertEqual(result, {"batchItemFailures": []}, lines)
-            (event,) = self.kinesis.sent()
-            self.assertEqual(event, TEXT_EVENTS[outbound], module.FUNCTION)
-
-    def test_seed_example(self):
-        # The seed's publish example: {"execution_id": "ex1", "message": "Test with ccc"}.
+    def test_seed_example_through_every_handler(self):
+        # The README's publish example.
         event = {"execution_id": "ex1", "message": "Test with ccc"}
-        for _, handler, _, _ in STEPS:
+        for _, _, handler, _, _ in STEPS:
             self.kinesis.calls.clear()
             self.run_handler(handler, lambda_event(event))
             (event,) = self.kinesis.sent()
-        self.assertEqual(
-            event,
-            {"execution_id": "ex1", "summary": {"total": 3, "counts": {"Test": 1, "with": 1, "ccc": 1}}},
-        )
+        summary = {"total": 3, "counts": {"Test": 1, "with": 1, "ccc": 1}}
+        self.assertEqual(event, {"execution_id": "ex1", "summary": summary})
 
     def test_summarizer_prints_the_summary(self):
         _, lines = self.run_handler(lambda_summarizer.summarize, lambda_event(ORIGINAL["FileAggregated"]))
-        summary = [line for line in lines if "summary: " in line]
+        prefix = "[lambda_summarizer] execution_id=abc123 summary: "
+        summary = [line[len(prefix):] for line in lines if line.startswith(prefix)]
         self.assertEqual(len(summary), 1, lines)
-        self.assertEqual(
-            json.loads(summary[0].split("summary: ", 1)[1]), ORIGINAL["FileSummarized"]["summary"]
-        )
+        self.assertEqual(json.loads(summary[0]), ORIGINAL["FileSummarized"]["summary"])
 
     def test_every_record_of_a_batch(self):
         # The original parser returned after the first record.
         events = [{"execution_id": f"ex{i}", "contents": f"word{i} again"} for i in range(3)]
-        result, _ = self.run_handler(lambda_parser.parse, lambda_event(*events))
+        result, lines = self.run_handler(lambda_parser.parse, lambda_event(*events))
         self.assertEqual(result, {"batchItemFailures": []})
-        self.assertEqual(
-            self.kinesis.sent(),
-            [{"execution_id": f"ex{i}", "words_arr": [f"word{i}", "again"]} for i in range(3)],
-        )
+        want = [{"execution_id": f"ex{i}", "words_arr": [f"word{i}", "again"]} for i in range(3)]
+        self.assertEqual(self.kinesis.sent(), want)
         self.assertEqual([c["PartitionKey"] for c in self.kinesis.calls], ["ex0", "ex1", "ex2"])
+        self.assertEqual([line.split()[1] for line in lines], [f"execution_id=ex{i}" for i in range(3)])
 
     def test_stream_name_from_environment(self):
+        # XFLOW_STREAM_<EVENT> as names.StreamEnvVar makes it: upper case,
+        # anything but letters and digits -> _; else the prefix and the event.
         cases = [
-            ({}, "FileDownloaded"),
-            ({"XFLOW_NAME_PREFIX": "dev_"}, "dev_FileDownloaded"),
-            ({"XFLOW_STREAM_FILEDOWNLOADED": "my-stream", "XFLOW_NAME_PREFIX": "dev_"}, "my-stream"),
+            ("FileDownloaded", {}, "FileDownloaded"),
+            ("FileDownloaded", {"XFLOW_NAME_PREFIX": "dev_"}, "dev_FileDownloaded"),
+            ("FileDownloaded", {"XFLOW_STREAM_FILEDOWNLOADED": "my-stream", "XFLOW_NAME_PREFIX": "dev_"}, "my-stream"),
+            ("File-Uploaded.v2", {"XFLOW_STREAM_FILE_UPLOADED_V2": "s"}, "s"),
         ]
-        for env, want in cases:
+        for emits, env, want in cases:
             with self.subTest(env=env), mock.patch.dict(os.environ, env):
                 self.kinesis.calls.clear()
-                self.run_handler(lambda_reader.read, lambda_event(ORIGINAL["FileUploaded"]))
+                event = lambda_event(ORIGINAL["FileUploaded"])
+                self.run_handler(lambda e, c: lambda_reader.handle(e, lambda_reader.download, "f", emits), event)
                 self.assertEqual(self.kinesis.calls[0]["StreamName"], want)
 
-    def test_stream_env_var_name(self):
-        # names.StreamEnvVar in Go: upper case, anything but [A-Za-z0-9_] -> _.
-        with mock.patch.dict(os.environ, {"XFLOW_STREAM_FILE_UPLOADED_V2": "s"}):
-            self.assertEqual(lambda_reader._stream("File-Uploaded.v2"), "s")
-
     def test_bad_records_raise_after_logging_the_execution_id(self):
-        good = ORIGINAL["FileParsed"]
+        # A good record first: it is published, then the bad one fails the batch.
+        # Each bad record has partition key pk9: the execution id of a record
+        # that cannot be decoded.
         cases = [
-            ("missing field", kinesis_record({"execution_id": "ex7", "words": []}, "ex7", "1"), "ex7", "no 'words_arr'"),
-            ("wrong type", kinesis_record({"execution_id": "ex7", "words_arr": "a b"}, "ex7", "1"), "ex7", "want a list"),
-            ("not words", kinesis_record({"execution_id": "ex7", "words_arr": ["a", 3]}, "ex7", "1"), "ex7", "3"),
-            ("no execution_id", kinesis_record({"words_arr": []}, "pk9", "1"), "pk9", "no execution_id"),
-            ("not JSON", kinesis_record(b"{oops", "pk9", "1"), "pk9", "not base64-encoded JSON"),
-            ("not an object", kinesis_record([1, 2], "pk9", "1"), "pk9", "not an object"),
+            ("missing field", {"execution_id": "ex7", "words": []}, "ex7", "KeyError: 'words_arr'"),
+            ("not words", {"execution_id": "ex7", "words_arr": ["ab", 3]}, "ex7", "TypeError: "),
+            ("no execution_id", {"words_arr": []}, "pk9", "KeyError: 'execution_id'"),
+            ("not JSON", b"{oops", "pk9", "JSONDecodeError: "),
+            ("not an object", [1, 2], "pk9", "TypeError: list indices"),
         ]
-        for name, record, execution_id, why in cases:
+        for name, data, execution_id, why in cases:
             with self.subTest(name):
                 self.kinesis.calls.clear()
-                # A good record first: it is published, then the bad one fails the batch.
-                event = {"Records": [kinesis_record(good, "abc123", "0"), record]}
-                result, lines = self.run_handler(lambda_filter.filter_out_non_words, event)
-                self.assertIsInstance(result, lambda_filter.RecordError)
-                self.assertIn(f"execution_id={execution_id}", str(result))
-                self.assertIn(why, str(result))
-                errors = [line for line in lines if " ERROR " in line]
-                self.assertEqual(len(errors), 1, lines)
-                self.assertTrue(errors[0].startswith(f"[lambda_filter] execution_id={execution_id} ERROR "), errors[0])
+                records = [kinesis_record(ORIGINAL["FileParsed"], "abc123", "0"), kinesis_record(data, "pk9", "1")]
+                result, lines = self.run_handler(lambda_filter.filter_out_non_words, {"Records": records})
+                self.assertIsInstance(result, Exception)  # raised: Lambda retries the batch
                 self.assertEqual(len(self.kinesis.calls), 1)
+                self.assertEqual(len(lines), 2, lines)  # the good record's, then one line for the bad one
+                want = f"[lambda_filter] execution_id={execution_id} [ERROR] {why}"
+                self.assertTrue(lines[1].startswith(want), lines)
+                self.assertIn("\rTraceback (most recent call last):\r", lines[1])
 
     def test_publish_failure_is_logged_and_raised(self):
-        self.kinesis.put_record = mock.Mock(side_effect=RuntimeError("ResourceNotFoundException: no stream"))
+        self.kinesis.put_record = mock.Mock(side_effect=RuntimeError("ResourceNotFoundException:\nno stream"))
         result, lines = self.run_handler(lambda_reader.read, lambda_event(ORIGINAL["FileUploaded"]))
         self.assertIsInstance(result, RuntimeError)
-        self.assertIn("[lambda_reader] execution_id=abc123 ERROR publishing FileDownloaded", lines[-1])
+        (line,) = lines
+        error = "[ERROR] RuntimeError: ResourceNotFoundException:\rno stream\rTraceback (most recent call last):\r"
+        self.assertTrue(line.startswith("[lambda_reader] execution_id=abc123 " + error), line)
 
     def test_empty_batch(self):
-        result, lines = self.run_handler(lambda_reader.read, {"Records": []})
-        self.assertEqual(result, {"batchItemFailures": []})
-        self.assertEqual(lines, [])
+        self.assertEqual(self.run_handler(lambda_reader.read, {"Records": []}), ({"batchItemFailures": []}, []))
 
 
-class ClientTest(unittest.TestCase):
+class ClientTest(HandlerCase):
     def test_one_client_per_container(self):
         made = []
-        fake_boto3 = types.SimpleNamespace(client=lambda service, **kw: made.append(service) or object())
-        fake_config = types.SimpleNamespace(Config=lambda **kw: kw)
-        modules = {"boto3": fake_boto3, "botocore": types.SimpleNamespace(), "botocore.config": fake_config}
-        with mock.patch.dict(sys.modules, modules), mock.patch.object(lambda_reader, "_kinesis", None):
-            first = lambda_reader._client()
-            self.assertIs(lambda_reader._client(), first)
-        self.assertEqual(made, ["kinesis"])
+
+        def client(service):
+            made.append(service)
+            return self.kinesis
+
+        with mock.patch.dict(sys.modules, {"boto3": types.SimpleNamespace(client=client)}):
+            for module, _, handler, inbound, _ in STEPS:
+                with mock.patch.object(module, "_kinesis", None):
+                    for _ in range(2):
+                        result, lines = self.run_handler(handler, lambda_event(ORIGINAL[inbound]))
+                        self.assertEqual(result, {"batchItemFailures": []}, lines)
+        self.assertEqual(made, ["kinesis"] * len(STEPS))
+        self.assertEqual(len(self.kinesis.calls), 2 * len(STEPS))
 
 
 def require_moto(test):
@@ -354,13 +331,13 @@ class MotoEndToEndTest(unittest.TestCase):
             )
 
         log = io.StringIO()
-        for module, handler, inbound, _ in STEPS:
+        for module, _, handler, inbound, _ in STEPS:
             records = read_stream(kinesis, streams[inbound])
             self.assertEqual(len(records), 2, f"{inbound} holds {len(records)} records, want 2")
             event = {"Records": [lambda_record(r, streams[inbound]) for r in records]}
             with contextlib.redirect_stdout(log):
                 result = handler(event, None)
-            self.assertEqual(result, {"batchItemFailures": []}, module.FUNCTION)
+            self.assertEqual(result, {"batchItemFailures": []}, module.__name__)
 
         final = {}
         for r in read_stream(kinesis, streams["FileSummarized"]):
