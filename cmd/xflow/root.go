@@ -27,6 +27,9 @@ type streams struct {
 // run executes the command line and returns the exit status: 0 on
 // success, 1 when the command failed, 2 for a usage error.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if o, ok := fromOriginal(args); ok {
+		return o.run(stdin, stdout, stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s := streams{in: stdin, out: stdout, err: stderr}
@@ -76,6 +79,7 @@ execution of a workflow stands and why it stopped.`,
 		newDeployCmd(s),
 		newPublishCmd(s),
 		newTrackCmd(s),
+		newServerCmd(s),
 	)
 	return root
 }

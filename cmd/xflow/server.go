@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/deploy"
+	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/awsconfig"
+	"github.com/xflowhq/xflow/server"
+)
+
+// Environment variables of xflow server.
+const (
+	envToken = "XFLOW_API_TOKEN"
+	envAddr  = "XFLOW_ADDR"
+)
+
+// startupCheckTimeout bounds the check that the streams exist, retries
+// included.
+const startupCheckTimeout = time.Minute
+
+// deployWorkflow is deploy.Run; tests replace it.
+var deployWorkflow = deploy.Run
+
+func newServerCmd(s streams) *cobra.Command {
+	var (
+		path, addr, token   string
+		logLevel, logFormat string
+		withDeploy, direct  bool
+		noBootstrapRule     bool
+		shutdownTimeout     time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Serve a REST API to publish events and track executions over HTTP",
+		Long: `Serve the REST API of a workflow configuration:
+
+  GET  /ping                                                    name and version
+  POST /publish  {"stream": EVENT, "event": {"execution_id": ...}}   as xflow publish
+  GET  /track/workflows/WORKFLOW_ID/executions/EXECUTION_ID     as xflow track --json
+
+Answers are JSON; errors are {"error": {"code": ..., "message": ...}} with
+400 for a malformed body or a missing or invalid field, 401 without the token,
+404 for an event or a workflow not in the config, 405 for a wrong method,
+413 for an event over the 1 MiB of a Kinesis record, 502/503/504 when AWS
+fails or cannot be reached.
+
+On startup the server checks that the streams of every event exist, and says
+which are missing; --deploy first synthesizes the workflow and deploys it with
+the CDK CLI, as the original xFlow's --server did. It listens on loopback
+unless told otherwise; beyond loopback it requires a token, which every route
+but /ping then requires as "Authorization: Bearer <token>". Prefer
+$XFLOW_API_TOKEN to --token: command lines show in ps. SIGINT or SIGTERM stops
+it gracefully: requests in flight finish, then it exits 0.
+
+Logs go to stderr, one line per request (method, path, status, duration,
+bytes), never the token nor the events.`,
+		Example: `  xflow server -c xflow.yaml
+  XFLOW_API_TOKEN=s3cret xflow server -c xflow.yaml --addr 0.0.0.0:8080 --log-format json
+  curl -XPOST localhost:8080/publish -d '{"stream": "FileUploaded", "event": {"execution_id": "ex1"}}'
+  curl localhost:8080/track/workflows/compute_word_count/executions/ex1`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log, err := newLogger(s.err, logLevel, logFormat)
+			if err != nil {
+				return usageError{err}
+			}
+			if !cmd.Flags().Changed("token") {
+				token = os.Getenv(envToken)
+			} else {
+				log.Warn("the token is on the command line, where ps shows it; prefer the environment variable " + envToken)
+			}
+			if !cmd.Flags().Changed("addr") {
+				if env := os.Getenv(envAddr); env != "" {
+					addr = env
+				}
+			}
+			c, err := loadConfig(s, path)
+			if err != nil {
+				return err
+			}
+			// Refuse an exposed address before a deploy that takes minutes.
+			if err := server.CheckAddr(ctx, addr, token); err != nil {
+				return err
+			}
+			if withDeploy {
+				opts := deploy.Options{Direct: direct, Out: s.err, Err: s.err}
+				if noBootstrapRule {
+					opts.Context = generator.DefaultContext()
+					opts.Context["xflow:bootstrapVersionRule"] = false
+				}
+				log.Info("deploying the workflow before serving", "config", path)
+				if err := deployWorkflow(ctx, c, opts); err != nil {
+					return fmt.Errorf("deploy: %w", err)
+				}
+			}
+			backend, err := awsBackend(ctx, c, log)
+			if err != nil {
+				return err
+			}
+			srv := server.New(server.Options{
+				Config:          c,
+				Backend:         backend,
+				Token:           token,
+				Version:         version,
+				Logger:          log,
+				ShutdownTimeout: shutdownTimeout,
+			})
+			return srv.ListenAndServe(ctx, addr)
+		},
+	}
+	configFlag(cmd, &path)
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", server.DefaultAddr, "the `host:port` to listen on (default also from $"+envAddr+")")
+	f.StringVar(&token, "token", "", "the bearer `token` clients must send (default $"+envToken+")")
+	f.BoolVar(&withDeploy, "deploy", false, "synthesize and deploy the workflow (cdk deploy) before serving")
+	f.BoolVar(&direct, "direct", false, "with --deploy: deploy without a change set, as emulators such as moto need")
+	f.BoolVar(&noBootstrapRule, "no-bootstrap-rule", false, "with --deploy: leave out the bootstrap-version rule (for emulators such as moto)")
+	f.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "log `format`: text (key=value) or json")
+	f.DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long a stop waits for requests in flight")
+	return cmd
+}
+
+// awsBackend is the server's backend on AWS, once every stream of the
+// workflow is known to exist.
+func awsBackend(ctx context.Context, c *config.Config, log *slog.Logger) (server.Backend, error) {
+	awsCfg, err := awsconfig.Load(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	backend := server.NewAWS(awsCfg, c)
+	checkCtx, cancel := context.WithTimeout(ctx, startupCheckTimeout)
+	defer cancel()
+	if err := backend.CheckStreams(checkCtx); err != nil {
+		if _, ok := errors.AsType[*server.MissingStreamsError](err); ok {
+			return nil, err
+		}
+		return nil, fmt.Errorf("check that the workflow's streams exist in %s: %w", awsCfg.Region, err)
+	}
+	log.Info("every stream exists", "events", len(c.Events()), "region", awsCfg.Region)
+	return backend, nil
+}
+
+// newLogger returns the server's structured logger on w.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lv = slog.LevelDebug
+	case "info":
+		lv = slog.LevelInfo
+	case "warn", "warning":
+		lv = slog.LevelWarn
+	case "error", "critical":
+		lv = slog.LevelError
+	default:
+		return nil, fmt.Errorf("--log-level %q: write debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: write text or json", format)
+	}
+}

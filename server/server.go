@@ -1,0 +1,220 @@
+// Package server is the REST API of server mode (`xflow server`): clients
+// publish events of a workflow and track its executions over HTTP, as the
+// original xFlow's `--server` let them.
+//
+//	GET  /ping                                                 name and version, no token needed
+//	POST /publish          {"stream": EVENT, "event": {...}}   as `xflow publish`
+//	GET  /track/workflows/{workflow_id}/executions/{execution_id}   as `xflow track --json`
+//
+// Every answer is JSON; errors are {"error": {"code", "message"}} with a
+// status that says whose fault it is: 4xx for the request (never a 500 for
+// bad input), 502/503/504 for AWS. A request is checked entirely against the
+// config before the Backend is called, so a bad one costs no AWS call.
+//
+// The Backend does the publishing and tracking: AWS (Kinesis and CloudWatch
+// Logs) now, the local runtime later. Routes are listed in one place
+// (Server.routes); each is a handler returning an error, so adding one is a
+// line and its errors are mapped like the others.
+package server
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/publish"
+	"github.com/xflowhq/xflow/track"
+)
+
+// Backend publishes events and tracks executions of one config. It is
+// called only with requests that passed the config's checks, from many
+// goroutines at once.
+type Backend interface {
+	// Publish puts a prepared event on its stream.
+	Publish(ctx context.Context, rec *publish.Record) (publish.Result, error)
+	// Track reports where one execution of a workflow stands; an
+	// execution nobody has seen is a report with status not_found.
+	Track(ctx context.Context, workflowID, executionID string) (*track.Report, error)
+}
+
+// Defaults of Options.
+const (
+	// DefaultAddr is loopback: serving others needs an explicit address
+	// and a token.
+	DefaultAddr = "127.0.0.1:8080"
+	// MaxBodyBytes bounds a request body: one Kinesis record (1 MiB) and
+	// room for the envelope, so that an event too large for Kinesis gets
+	// an exact 413 from the check that measures it, and anything far
+	// larger is cut off while it is read.
+	MaxBodyBytes = publish.MaxRecordBytes + 64<<10
+	// DefaultPublishTimeout and DefaultTrackTimeout bound the Backend's
+	// work for one request, retries included. Track reads several log
+	// groups at CloudWatch Logs' few calls per second.
+	DefaultPublishTimeout = 30 * time.Second
+	DefaultTrackTimeout   = 90 * time.Second
+	// DefaultShutdownTimeout is how long a stop waits for requests in
+	// flight.
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Options configure a Server.
+type Options struct {
+	// Config is the workflow configuration requests are checked against.
+	Config *config.Config
+	// Backend publishes and tracks.
+	Backend Backend
+	// Token, when set, must come as "Authorization: Bearer <token>" on
+	// every route but /ping.
+	Token string
+	// Version is what /ping reports.
+	Version string
+	// Logger receives one line per request and the server's events;
+	// slog.Default() when nil.
+	Logger *slog.Logger
+	// PublishTimeout, TrackTimeout and ShutdownTimeout: the defaults above
+	// when zero.
+	PublishTimeout, TrackTimeout, ShutdownTimeout time.Duration
+}
+
+// Server serves the REST API of one config through a Backend.
+type Server struct {
+	config    *config.Config
+	backend   Backend
+	tokenHash []byte // SHA-256 of the token, nil without one
+	version   string
+	log       *slog.Logger
+
+	publishTimeout, trackTimeout, shutdownTimeout time.Duration
+
+	handler http.Handler
+}
+
+// New returns a Server. Config and Backend are required.
+func New(opts Options) *Server {
+	if opts.Config == nil || opts.Backend == nil {
+		panic("server.New: Config and Backend are required")
+	}
+	s := &Server{
+		config:          opts.Config,
+		backend:         opts.Backend,
+		version:         cmp.Or(opts.Version, "dev"),
+		log:             cmp.Or(opts.Logger, slog.Default()),
+		publishTimeout:  cmp.Or(opts.PublishTimeout, DefaultPublishTimeout),
+		trackTimeout:    cmp.Or(opts.TrackTimeout, DefaultTrackTimeout),
+		shutdownTimeout: cmp.Or(opts.ShutdownTimeout, DefaultShutdownTimeout),
+	}
+	if opts.Token != "" {
+		h := sha256.Sum256([]byte(opts.Token))
+		s.tokenHash = h[:]
+	}
+	s.handler = s.newHandler()
+	return s
+}
+
+// Handler is the API as an http.Handler, for tests and for embedding.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// route is one endpoint: a method and a ServeMux path pattern.
+type route struct {
+	method string
+	path   string
+	handle handlerFunc
+	public bool // served without the token
+}
+
+// handlerFunc serves one request; an error it returns becomes the JSON
+// error answer (see errorOf).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// routes lists the API. A new route is one more line here.
+func (s *Server) routes() []route {
+	return []route{
+		{method: http.MethodGet, path: "/ping", handle: s.ping, public: true},
+		{method: http.MethodPost, path: "/publish", handle: s.publish},
+		{method: http.MethodGet, path: "/track/workflows/{workflow_id}/executions/{execution_id}", handle: s.track},
+	}
+}
+
+// newHandler builds the mux and wraps it: every request is logged and
+// recovered; unsafe cross-origin browser requests are refused, so that a
+// web page cannot make a visitor's browser publish to a server on their
+// loopback (curl and other clients send no Origin and pass).
+func (s *Server) newHandler() http.Handler {
+	mux := http.NewServeMux()
+	allowed := map[string][]string{} // path → methods, for 405s
+	var paths, all []string
+	for _, rt := range s.routes() {
+		all = append(all, rt.method+" "+rt.path)
+		h := s.serve(rt.handle)
+		if !rt.public {
+			h = s.authorize(h)
+		}
+		mux.Handle(rt.method+" "+rt.path, h)
+		if _, ok := allowed[rt.path]; !ok {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+		if rt.method == http.MethodGet {
+			allowed[rt.path] = append(allowed[rt.path], http.MethodHead)
+		}
+	}
+	// The same paths without a method catch every other method: a 405 in
+	// JSON with Allow, rather than the mux's plain-text one.
+	for _, p := range paths {
+		allow := strings.Join(allowed[p], ", ")
+		mux.Handle(p, s.serve(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return errorf(http.StatusMethodNotAllowed, codeMethodNotAllowed, "", "%s is not allowed on %s; use %s", r.Method, r.URL.Path, allow)
+		}))
+	}
+	routes := strings.Join(all, ", ")
+	mux.Handle("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusNotFound, codeNotFound, "", "no route %s %s; the API has %s", r.Method, r.URL.Path, routes)
+	}))
+
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(s.serve(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusForbidden, codeCrossOrigin, "", "cross-origin %s requests from a browser are refused", r.Method)
+	}))
+	return s.logRequests(s.recoverPanics(csrf.Handler(mux)))
+}
+
+// serve adapts a handlerFunc: its error is written as JSON.
+func (s *Server) serve(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// authorize lets a request through when it carries the token.
+func (s *Server) authorize(next http.Handler) http.Handler {
+	if s.tokenHash == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="xflow"`)
+			s.writeError(w, r, errorf(http.StatusUnauthorized, codeUnauthorized, "",
+				"this server needs a token: send the header Authorization: Bearer <token>"))
+			return
+		}
+		// Compare digests: constant time, and the length of the token
+		// does not show either.
+		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		if subtle.ConstantTimeCompare(got[:], s.tokenHash) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="xflow", error="invalid_token"`)
+			s.writeError(w, r, errorf(http.StatusUnauthorized, codeUnauthorized, "", "the bearer token is not this server's"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
