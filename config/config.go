@@ -72,6 +72,10 @@ const (
 	CodeDir  = "dir"  // a local folder
 	CodeZip  = "zip"  // a local .zip or .jar package
 	CodeS3   = "s3"   // s3://bucket/key, a .zip or .jar
+	// CodeGit is a path in a git repository, not fetched yet: package
+	// sources fetches it and turns it into a file, dir or zip of its
+	// checkout.
+	CodeGit = "git"
 )
 
 // Code is a lambda's resolved source.
@@ -81,6 +85,9 @@ type Code struct {
 	Path string
 	// Bucket, Key and Version locate an S3 source.
 	Bucket, Key, Version string
+	// Git is where a git source comes from; it stays set once the source
+	// is fetched and Path names its checkout.
+	Git *GitSource
 }
 
 // Subscription is an event, its stream, and the functions listening on it.

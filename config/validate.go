@@ -304,7 +304,7 @@ func (v *validator) source(p string, l *Lambda, family string) {
 	src := l.Source
 	switch {
 	case src == "":
-		v.errorf(p+".source", "add source: with a file, a folder, a .zip, or s3://bucket/key.zip", "the lambda has no source")
+		v.errorf(p+".source", "add source: with a file, a folder, a .zip, s3://bucket/key.zip or a git URL", "the lambda has no source")
 		return
 	case strings.HasPrefix(src, "s3://"):
 		bucket, key, _ := strings.Cut(strings.TrimPrefix(src, "s3://"), "/")
@@ -317,45 +317,24 @@ func (v *validator) source(p string, l *Lambda, family string) {
 			return
 		}
 		l.Code = Code{Kind: CodeS3, Bucket: bucket, Key: key, Version: l.SourceVersion}
-	case strings.Contains(src, "://") || strings.HasPrefix(src, "git@"):
-		v.errorf(p+".source", "use a local path, or s3://bucket/key.zip", "%q: only local paths and s3:// sources are supported", src)
-		return
 	default:
-		path := src
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(v.c.Dir, path)
-		}
-		fi, err := os.Stat(path)
-		if err != nil {
-			hint := "write a path relative to the config file's folder"
-			if os.IsNotExist(err) {
-				if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*")); len(m) > 0 {
-					var bases []string
-					for _, f := range m {
-						bases = append(bases, filepath.Base(f))
-					}
-					if c := closest(filepath.Base(path), bases); c != "" {
-						hint = fmt.Sprintf("did you mean %q?", filepath.Join(filepath.Dir(src), c))
-					}
-				}
-				v.errorf(p+".source", hint, "%s does not exist", src)
-			} else {
-				v.errorf(p+".source", hint, "%v", err)
-			}
+		g, isGit, err := parseGitSource(src)
+		switch {
+		case err != nil:
+			v.errorf(p+".source", gitForms, "git source %q: %v", src, err)
 			return
-		}
-		switch ext := strings.ToLower(filepath.Ext(path)); {
-		case fi.IsDir():
-			l.Code = Code{Kind: CodeDir, Path: path}
-		case ext == ".zip" || ext == ".jar":
-			l.Code = Code{Kind: CodeZip, Path: path}
+		case isGit:
+			l.Code = Code{Kind: CodeGit, Git: &g}
+		case strings.Contains(src, "://"):
+			v.errorf(p+".source", "for a git repository "+gitForms+"; otherwise use a local path or s3://bucket/key.zip", "%q is neither a local path, an S3 object nor a git repository", src)
+			return
 		default:
-			l.Code = Code{Kind: CodeFile, Path: path}
-			if exts, ok := sourceExtensions[family]; ok && !slices.Contains(exts, ext) {
-				v.errorf(p+".source", fmt.Sprintf("a %s function's file ends in %s", family, strings.Join(exts, " or ")), "%s does not look like %s code", src, family)
+			path := src
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(v.c.Dir, path)
 			}
-			if family == "java" || family == "dotnet" {
-				v.errorf(p+".source", "give the built .zip or .jar package, or its folder", "a %s function cannot be packaged from one source file", family)
+			if !v.localCode(p, l, family, src, path) {
+				return
 			}
 		}
 		if l.SourceVersion != "" {
@@ -363,6 +342,69 @@ func (v *validator) source(p string, l *Lambda, family string) {
 		}
 	}
 	v.handler(p, l, family)
+}
+
+// localCode points a lambda's code at a local file, folder or package and
+// checks it; src is the path as the user wrote it. It reports whether the
+// path exists.
+func (v *validator) localCode(p string, l *Lambda, family, src, path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		hint := "write a path relative to the config file's folder"
+		if os.IsNotExist(err) {
+			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*")); len(m) > 0 {
+				var bases []string
+				for _, f := range m {
+					bases = append(bases, filepath.Base(f))
+				}
+				if c := closest(filepath.Base(path), bases); c != "" {
+					hint = fmt.Sprintf("did you mean %q?", filepath.Join(filepath.Dir(src), c))
+				}
+			}
+			v.errorf(p+".source", hint, "%s does not exist", src)
+		} else {
+			v.errorf(p+".source", hint, "%v", err)
+		}
+		return false
+	}
+	switch ext := strings.ToLower(filepath.Ext(path)); {
+	case fi.IsDir():
+		l.Code = Code{Kind: CodeDir, Path: path, Git: l.Code.Git}
+	case ext == ".zip" || ext == ".jar":
+		l.Code = Code{Kind: CodeZip, Path: path, Git: l.Code.Git}
+	default:
+		l.Code = Code{Kind: CodeFile, Path: path, Git: l.Code.Git}
+		if exts, ok := sourceExtensions[family]; ok && !slices.Contains(exts, ext) {
+			v.errorf(p+".source", fmt.Sprintf("a %s function's file ends in %s", family, strings.Join(exts, " or ")), "%s does not look like %s code", src, family)
+		}
+		if family == "java" || family == "dotnet" {
+			v.errorf(p+".source", "give the built .zip or .jar package, or its folder", "a %s function cannot be packaged from one source file", family)
+		}
+	}
+	return true
+}
+
+// SourceError is a problem with the source of lambdas[i], positioned on
+// its source: line.
+func (c *Config) SourceError(i int, hint, format string, args ...any) *Error {
+	v := &validator{c: c}
+	return v.at(fmt.Sprintf("lambdas[%d].source", i), hint, format, args...)
+}
+
+// UseCheckout points the code of lambdas[i], a git source, at path in the
+// source's checkout and checks it and the handler as a local source's are
+// checked; shown is how errors name the path. The handler is then resolved
+// by the same rule as a local file's.
+func (c *Config) UseCheckout(i int, path, shown string) Errors {
+	v := &validator{c: c}
+	l := &c.Lambdas[i]
+	p := fmt.Sprintf("lambdas[%d]", i)
+	family := RuntimeFamily(l.Runtime)
+	if v.localCode(p, l, family, shown, path) {
+		v.handler(p, l, family)
+		l.Handler = ResolveHandler(*l)
+	}
+	return v.errs
 }
 
 func (v *validator) handler(p string, l *Lambda, family string) {
@@ -375,6 +417,8 @@ func (v *validator) handler(p string, l *Lambda, family string) {
 		return
 	case family != "python" && family != "nodejs" && family != "ruby":
 		return
+	case l.Code.Kind == CodeGit:
+		return // checked once fetched, when the path is known to be a file or not
 	}
 	if !strings.Contains(h, ".") {
 		if l.Code.Kind != CodeFile {

@@ -2,13 +2,10 @@ package constructs
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -42,15 +39,17 @@ func lambdaRuntime(name string) awslambda.Runtime {
 			break
 		}
 	}
-	return awslambda.NewRuntime(jsii.String(name), family, nil)
+	return memoized(&memo.runtimes, name, func() awslambda.Runtime {
+		return awslambda.NewRuntime(jsii.String(name), family, nil)
+	})
 }
 
 func lambdaArchitecture(name string) (awslambda.Architecture, error) {
 	switch name {
 	case "", spec.ArchX86:
-		return awslambda.Architecture_X86_64(), nil
+		return memoized(&memo.archs, spec.ArchX86, awslambda.Architecture_X86_64), nil
 	case spec.ArchARM:
-		return awslambda.Architecture_ARM_64(), nil
+		return memoized(&memo.archs, spec.ArchARM, awslambda.Architecture_ARM_64), nil
 	}
 	return nil, fmt.Errorf("architecture %q is not %s or %s", name, spec.ArchX86, spec.ArchARM)
 }
@@ -61,18 +60,20 @@ func lambdaArchitecture(name string) (awslambda.Architecture, error) {
 func lambdaCode(scope constructs.Construct, c spec.Code) (awslambda.Code, error) {
 	switch c.Kind {
 	case spec.CodeFile:
-		// The file's folder is the asset, with every other entry excluded,
-		// so that the package holds the one file at its root (the handler
-		// "module.function" needs it there) and nothing that happens to lie
-		// beside it. ".*" is needed because "*" does not match dot files.
-		dir, file := filepath.Split(c.Path)
-		if dir == "" {
-			dir = "."
+		// The package holds the one file at its root (the handler
+		// "module.function" needs it there) and nothing that happens to
+		// lie beside it. The file is staged alone in a folder of its own,
+		// which the CDK then fingerprints and copies in one step. Giving
+		// the CDK the file's own folder with every other entry excluded
+		// packages the same bytes (same asset hash), but the CDK walks and
+		// glob-matches the whole folder once per function: with N
+		// functions whose sources share a folder, N² matches, which is
+		// most of a synth from a few hundred functions on.
+		dir, err := stageFile(c.Path)
+		if err != nil {
+			return nil, err
 		}
-		return awslambda.Code_FromAsset(jsii.String(dir), &awss3assets.AssetOptions{
-			IgnoreMode: awscdk.IgnoreMode_GLOB,
-			Exclude:    jsii.Strings("*", ".*", "!"+globLiteral(file)),
-		}), nil
+		return awslambda.Code_FromAsset(jsii.String(dir), nil), nil
 	case spec.CodeDir, spec.CodeZip:
 		// A folder is zipped whole; a .zip or .jar is uploaded as it is.
 		return awslambda.Code_FromAsset(jsii.String(c.Path), nil), nil

@@ -3,8 +3,10 @@
 // CloudFormation: one Kinesis stream per event (EventStream), one Lambda
 // function with its subscriptions per config lambda (Step), and one tracker
 // function per workflow (WorkflowTracker). NewWorkflowApp puts them together
-// into stacks; BuildTracker compiles the tracker Lambda's binary at synth
-// time.
+// into one stack, or spreads them over several when they do not fit one,
+// with an assignment that adding or removing a function does not disturb
+// (PlanStacks, split.go); BuildTracker compiles the tracker Lambda's binary
+// at synth time.
 //
 // The generated app is meant to stay readable, editable CDK code: each
 // construct follows the usual shape (XxxProps, an exported interface with

@@ -80,7 +80,7 @@ func NewEventStream(scope constructs.Construct, id string, props *EventStreamPro
 		StreamName:      jsii.String(s.Name),
 		StreamMode:      awskinesis.StreamMode_PROVISIONED,
 		ShardCount:      jsii.Number(shards),
-		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(hours)),
+		RetentionPeriod: durationHours(hours),
 		Encryption:      awskinesis.StreamEncryption_MANAGED,
 		RemovalPolicy:   awscdk.RemovalPolicy_DESTROY,
 	})

@@ -61,7 +61,7 @@ func newLogGroup(scope constructs.Construct, id, name string, days int) (awslogs
 // since the function depends on the role.
 func newRole(scope constructs.Construct, description string, p *policy) awsiam.Role {
 	return awsiam.NewRole(scope, jsii.String("Role"), &awsiam.RoleProps{
-		AssumedBy:      awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		AssumedBy:      lambdaPrincipal(),
 		Description:    jsii.String(description),
 		InlinePolicies: &map[string]awsiam.PolicyDocument{"xflow": p.document()},
 	})
@@ -83,10 +83,11 @@ func ownRoleDependency(fn awslambda.Function) {
 // subscriptions. The failure queue is created on first use and shared by
 // all of the function's subscriptions.
 type destinations struct {
-	scope  constructs.Construct
-	queue  awssqs.Queue
-	queues []*string // ARNs of SQS destinations, the own queue included
-	topics []*string // ARNs of SNS destinations
+	scope    constructs.Construct
+	queue    awssqs.Queue
+	queueArn *string
+	queues   []*string // ARNs of SQS destinations, the own queue included
+	topics   []*string // ARNs of SNS destinations
 }
 
 // of returns the ARN failed batches of m go to, or nil for none.
@@ -112,11 +113,12 @@ func (d *destinations) of(m spec.Mapping) (*string, error) {
 			// KMS key, needs no permission for Lambda to send.
 			d.queue = awssqs.NewQueue(d.scope, jsii.String("FailureQueue"), &awssqs.QueueProps{
 				Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-				RetentionPeriod: awscdk.Duration_Days(jsii.Number(failureRetentionDays)),
+				RetentionPeriod: durationDays(failureRetentionDays),
 			})
-			d.queues = append(d.queues, d.queue.QueueArn())
+			d.queueArn = d.queue.QueueArn()
+			d.queues = append(d.queues, d.queueArn)
 		}
-		return d.queue.QueueArn(), nil
+		return d.queueArn, nil
 	}
 	return nil, fmt.Errorf("on_failure %q is not one of %s, %s, %s", m.OnFailure, spec.OnFailureQueue, spec.OnFailureARN, spec.OnFailureNone)
 }
@@ -140,14 +142,14 @@ func appendNew(list []*string, s *string) []*string {
 // resource on purpose: every setting is written out, and no permission is
 // granted behind the policy's back (the L2 sources grant more than a
 // mapping needs, e.g. sqs:GetQueueAttributes on the failure queue).
-func subscribe(scope constructs.Construct, id string, fn awslambda.IFunction, stream awskinesis.IStream, m spec.Mapping, onFailure *string) awslambda.CfnEventSourceMapping {
+func subscribe(scope constructs.Construct, id string, fnName *string, stream awskinesis.IStream, m spec.Mapping, onFailure *string) awslambda.CfnEventSourceMapping {
 	parallelization := m.ParallelizationFactor
 	if parallelization == 0 {
 		parallelization = 1
 	}
 	props := &awslambda.CfnEventSourceMappingProps{
-		FunctionName:               fn.FunctionName(),
-		EventSourceArn:             stream.StreamArn(),
+		FunctionName:               fnName,
+		EventSourceArn:             streamArnOf(stream),
 		BatchSize:                  jsii.Number(m.BatchSize),
 		StartingPosition:           jsii.String(m.StartingPosition),
 		MaximumRetryAttempts:       jsii.Number(m.RetryAttempts),
@@ -185,7 +187,7 @@ func streamsOf(streams map[string]awskinesis.IStream, events []string, what stri
 func streamArns(streams []awskinesis.IStream) []*string {
 	var arns []*string
 	for _, s := range streams {
-		arns = append(arns, s.StreamArn())
+		arns = append(arns, streamArnOf(s))
 	}
 	return arns
 }

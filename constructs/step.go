@@ -3,7 +3,6 @@ package constructs
 import (
 	"fmt"
 
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
@@ -139,7 +138,7 @@ func NewStep(scope constructs.Construct, id string, props *StepProps) (Step, err
 		Role:         this.role,
 	}
 	if f.TimeoutSeconds > 0 {
-		fp.Timeout = awscdk.Duration_Seconds(jsii.Number(f.TimeoutSeconds))
+		fp.Timeout = durationSeconds(f.TimeoutSeconds)
 	}
 	if n := props.Network; n != nil {
 		fp.Vpc = n.vpc
@@ -154,9 +153,13 @@ func NewStep(scope constructs.Construct, id string, props *StepProps) (Step, err
 		ownRoleDependency(this.function)
 	}
 
+	var fnName *string
+	if len(f.Subscriptions) > 0 {
+		fnName = this.function.FunctionName()
+	}
 	for i, s := range f.Subscriptions {
 		this.mappings = append(this.mappings,
-			subscribe(this, "Subscription-"+s.Event, this.function, reads[i], s.Mapping, targets[i]))
+			subscribe(this, "Subscription-"+s.Event, fnName, reads[i], s.Mapping, targets[i]))
 	}
 	return this, nil
 }

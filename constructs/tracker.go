@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -18,10 +17,8 @@ import (
 	"github.com/xflowhq/xflow/names"
 )
 
-// trackLogGroupEnv tells the tracker Lambda which log group to write; it is
-// tracker.EnvLogGroup (not imported, to keep the tracker's AWS SDK out of
-// the CDK app's build; a test checks they agree).
-const trackLogGroupEnv = "XFLOW_TRACK_LOG_GROUP"
+// trackLogGroupEnv tells the tracker Lambda which log group to write.
+const trackLogGroupEnv = names.EnvTrackLogGroup
 
 // The tracker's settings when the spec leaves them at zero.
 const (
@@ -157,10 +154,10 @@ func NewWorkflowTracker(scope constructs.Construct, id string, props *WorkflowTr
 		Description:  jsii.String("xflow: tracks the executions of the workflow " + t.Workflow + " in " + t.LogGroup),
 		Handler:      jsii.String(TrackerBinary),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture: awslambda.Architecture_ARM_64(),
+		Architecture: memoized(&memo.archs, spec.ArchARM, awslambda.Architecture_ARM_64),
 		Code:         awslambda.Code_FromAsset(jsii.String(props.AssetDir), nil),
 		MemorySize:   jsii.Number(memory),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(timeout)),
+		Timeout:      durationSeconds(timeout),
 		Environment:  environment(env),
 		LogGroup:     this.logGroup,
 		Role:         this.role,
@@ -169,9 +166,10 @@ func NewWorkflowTracker(scope constructs.Construct, id string, props *WorkflowTr
 		ownRoleDependency(this.function)
 	}
 
+	fnName := this.function.FunctionName()
 	for i, e := range t.Events {
 		this.mappings = append(this.mappings,
-			subscribe(this, "Subscription-"+e, this.function, streams[i], mapping, target))
+			subscribe(this, "Subscription-"+e, fnName, streams[i], mapping, target))
 	}
 	return this, nil
 }

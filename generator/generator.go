@@ -8,6 +8,7 @@ package generator
 
 import (
 	"bufio"
+	_ "embed"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -143,43 +144,35 @@ func formatGo(name string, src []byte) ([]byte, error) {
 	return out, nil
 }
 
-// rootRequires reads the go directive and every requirement of xflow's
-// own go.mod, which the generated app needs verbatim so that it resolves
-// exactly the module versions xflow was built and tested with.
+// appRequires lists the modules the generated app needs, as `go mod tidy`
+// computes them for it: the CDK, jsii, and what the packaged constructs and
+// tracker import, at the versions xflow is built and tested with. Tests
+// keep it equal to tidy's answer (TestAppRequiresTidy; -update rewrites it).
+//
+//go:embed app.requires
+var appRequires string
+
+// rootRequires returns xflow's go directive and the app's requirements.
 func rootRequires() (goVersion string, requires []string, err error) {
 	mod, err := xflow.AppSources.ReadFile("go.mod")
 	if err != nil {
 		return "", nil, fmt.Errorf("read packaged go.mod: %w", err)
 	}
-	inBlock := false
 	sc := bufio.NewScanner(bytes.NewReader(mod))
 	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case strings.HasPrefix(line, "go "):
-			goVersion = strings.TrimPrefix(line, "go ")
-		case line == "require (":
-			inBlock = true
-		case inBlock && line == ")":
-			inBlock = false
-		case inBlock && line != "" && !strings.HasPrefix(line, "//"):
-			requires = append(requires, stripComment(line))
-		case strings.HasPrefix(line, "require "):
-			requires = append(requires, stripComment(strings.TrimPrefix(line, "require ")))
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "go "); ok {
+			goVersion = v
+		}
+	}
+	for _, line := range strings.Split(appRequires, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			requires = append(requires, line)
 		}
 	}
 	if goVersion == "" || len(requires) == 0 {
-		return "", nil, fmt.Errorf("packaged go.mod has no go directive or requirements")
+		return "", nil, fmt.Errorf("packaged go.mod has no go directive, or app.requires is empty")
 	}
-	sort.Strings(requires)
 	return goVersion, requires, nil
-}
-
-// stripComment drops "// indirect": what is indirect for xflow is not for
-// the app.
-func stripComment(line string) string {
-	before, _, _ := strings.Cut(line, "//")
-	return strings.TrimSpace(before)
 }
 
 // addModuleSources copies the packaged xflow sources into the app's

@@ -37,6 +37,19 @@ type SynthOptions struct {
 	Context map[string]any
 	// Progress receives progress lines and the app's own output.
 	Progress io.Writer
+	// Inputs, when set, make the synth cacheable: when the assembly in
+	// OutDir was synthesized from the same inputs (see cache.go), it is
+	// returned as it is, without building or running the app.
+	Inputs *SynthInputs
+	// Force synthesizes even when the assembly is up to date.
+	Force bool
+	// Validate runs the CDK's built-in CloudFormation validation, which
+	// costs seconds per synth (a WebAssembly engine starts in the app's
+	// Node.js process) and checks templates that xflow's own tests already
+	// hold to cfn-lint. Without it the app runs with CDK_VALIDATION=false,
+	// as `cdk synth --no-validation` does, unless CDK_VALIDATION is set in
+	// the environment.
+	Validate bool
 }
 
 // DefaultContext is what the CDK CLI gives an app from a generated
@@ -55,14 +68,18 @@ func DefaultContext() map[string]any {
 type Assembly struct {
 	Dir    string
 	Stacks []Stack
+	// Cached is true when the assembly was up to date and reused.
+	Cached bool
+	// Key is the synth cache key, when the synth had Inputs.
+	Key string
 }
 
 // Stack is one synthesized stack.
 type Stack struct {
-	Name      string
-	Template  string // path of its template
-	Resources int
-	Bytes     int
+	Name      string `json:"name"`
+	Template  string `json:"template"` // path of its template
+	Resources int    `json:"resources"`
+	Bytes     int    `json:"bytes"`
 }
 
 // Synth builds the app (reusing a cached binary when its Go sources are
@@ -72,6 +89,37 @@ func Synth(ctx context.Context, opts SynthOptions) (*Assembly, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
+	// The context the app will see: given, or the defaults unless the CDK
+	// CLI passes its own.
+	var contextEnv []byte
+	if opts.Context != nil || os.Getenv("CDK_CONTEXT_JSON") == "" {
+		c := opts.Context
+		if c == nil {
+			c = DefaultContext()
+		}
+		b, err := contextJSON(c)
+		if err != nil {
+			return nil, err
+		}
+		contextEnv = b
+	}
+	key := ""
+	if opts.Inputs != nil {
+		ctxKey := contextEnv
+		if ctxKey == nil {
+			ctxKey = []byte(os.Getenv("CDK_CONTEXT_JSON"))
+		}
+		var err error
+		if key, err = synthKey(opts.Inputs, opts.AppDir, ctxKey, opts.Validate); err != nil {
+			return nil, err
+		}
+		if !opts.Force {
+			if a := cachedAssembly(opts.OutDir, key); a != nil {
+				return a, nil
+			}
+		}
+	}
+
 	node, err := nodejs.Ensure(ctx, progress)
 	if err != nil {
 		return nil, err
@@ -82,7 +130,13 @@ func Synth(ctx context.Context, opts SynthOptions) (*Assembly, error) {
 	}
 
 	out := opts.OutDir
-	if !opts.Direct {
+	if opts.Direct {
+		// The app writes over the assembly: it is no longer what the key
+		// says until the app has finished.
+		if err := removeSynthKey(out); err != nil {
+			return nil, err
+		}
+	} else {
 		if err := os.MkdirAll(filepath.Dir(opts.OutDir), 0o755); err != nil {
 			return nil, fmt.Errorf("create %s: %w", filepath.Dir(opts.OutDir), err)
 		}
@@ -95,16 +149,11 @@ func Synth(ctx context.Context, opts SynthOptions) (*Assembly, error) {
 	}
 	env := nodejs.Env(node)
 	env = append(env, "CDK_OUTDIR="+absOr(out))
-	if opts.Context != nil || os.Getenv("CDK_CONTEXT_JSON") == "" {
-		c := opts.Context
-		if c == nil {
-			c = DefaultContext()
-		}
-		b, err := json.Marshal(c)
-		if err != nil {
-			return nil, fmt.Errorf("encode CDK context: %w", err)
-		}
-		env = append(env, "CDK_CONTEXT_JSON="+string(b))
+	if contextEnv != nil {
+		env = append(env, "CDK_CONTEXT_JSON="+string(contextEnv))
+	}
+	if _, set := os.LookupEnv("CDK_VALIDATION"); !set && !opts.Validate {
+		env = append(env, "CDK_VALIDATION=false")
 	}
 	fmt.Fprintln(progress, "xflow: synthesizing")
 	cmd := exec.CommandContext(ctx, bin)
@@ -116,12 +165,35 @@ func Synth(ctx context.Context, opts SynthOptions) (*Assembly, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("run the CDK app in %s: %w\n%s", opts.AppDir, err, tail.String())
 	}
+	asm, err := ReadAssembly(out)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range asm.Stacks {
+		if st.Resources >= 450 || st.Bytes >= 800_000 {
+			fmt.Fprintf(progress, "xflow: warning: stack %s has %d resources and a template of %d KB, above xflow's bounds (450 resources, 800 KB)\n", st.Name, st.Resources, st.Bytes/1000)
+		}
+	}
+	if key != "" {
+		if err := writeSynthKey(out, key, asm); err != nil {
+			return nil, err
+		}
+		asm.Key = key
+	}
 	if !opts.Direct {
 		if err := replaceDir(out, opts.OutDir); err != nil {
 			return nil, err
 		}
+		for i := range asm.Stacks {
+			rel, err := filepath.Rel(out, asm.Stacks[i].Template)
+			if err != nil {
+				return nil, err
+			}
+			asm.Stacks[i].Template = filepath.Join(opts.OutDir, rel)
+		}
+		asm.Dir = opts.OutDir
 	}
-	return ReadAssembly(opts.OutDir)
+	return asm, nil
 }
 
 func absOr(p string) string {

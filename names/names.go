@@ -98,6 +98,8 @@ func StreamEnvVar(event string) string {
 const (
 	EnvPrefix = "XFLOW_NAME_PREFIX" // the scheme's prefix
 	EnvEmits  = "XFLOW_EMITS"       // comma-separated stream names the function may write
+	// EnvTrackLogGroup gives the tracker Lambda the log group it writes.
+	EnvTrackLogGroup = "XFLOW_TRACK_LOG_GROUP"
 )
 
 // LogStream is the tracker log stream of one execution. CloudWatch Logs

@@ -26,15 +26,22 @@ type KinesisAPI interface {
 	DescribeStreamSummary(ctx context.Context, params *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
 }
 
+// LogsAPI is the part of the CloudWatch Logs client the AWS backend uses:
+// track's reads and DescribeLogStreams, which lists executions.
+type LogsAPI interface {
+	track.LogsAPI
+	LogStreamsAPI
+}
+
 // AWS is the Backend of a workflow deployed on AWS: events go to their
-// Kinesis streams, reports are read from CloudWatch Logs. It is safe for
-// concurrent use.
+// Kinesis streams, reports and executions are read from CloudWatch Logs.
+// It is safe for concurrent use.
 type AWS struct {
 	config    *config.Config
 	region    string
 	kinesis   KinesisAPI
 	publisher *publish.Publisher
-	logs      track.LogsAPI
+	logs      LogsAPI
 	// limiter paces every request's CloudWatch Logs reads together: the
 	// quota is per account, not per request.
 	limiter *track.Limiter
@@ -78,6 +85,15 @@ func (a *AWS) Publish(ctx context.Context, rec *publish.Record) (publish.Result,
 // Track reads the execution's tracking log and its producers' logs.
 func (a *AWS) Track(ctx context.Context, workflowID, executionID string) (*track.Report, error) {
 	return track.Track(ctx, a.logs, a.config, workflowID, executionID, track.Options{Limiter: a.limiter})
+}
+
+// Executions lists a workflow's executions from the log streams of its
+// tracker's log group, by DescribeLogStreams ordered by last event time.
+// CloudWatch Logs updates a stream's last event time eventually, so an
+// execution that just moved on may take a while to come first.
+func (a *AWS) Executions(ctx context.Context, workflowID string, limit int, token string) (ExecutionsPage, error) {
+	group := names.New(a.config.General.NamePrefix).TrackerLogGroup(workflowID)
+	return describeExecutions(ctx, a.logs, group, limit, token)
 }
 
 // MissingStream is a stream of the config that does not exist.

@@ -24,9 +24,11 @@ const (
 	codeUnknownField       = "unknown_field"        // 400: a field the API does not know (a typo)
 	codeInvalidEvent       = "invalid_event"        // 400: the event is not an object with a usable execution_id
 	codeInvalidExecutionID = "invalid_execution_id" // 400
+	codeInvalidLimit       = "invalid_limit"        // 400: ?limit= is not 1 to 50
+	codeInvalidCursor      = "invalid_cursor"       // 400: ?cursor= is not one the server gave, or it expired
 	codeUnauthorized       = "unauthorized"         // 401
 	codeCrossOrigin        = "cross_origin"         // 403: a cross-site browser request
-	codeNotFound           = "not_found"            // 404: no such route
+	codeNotFound           = "not_found"            // 404: no such route or page asset
 	codeUnknownEvent       = "unknown_event"        // 404: the event is not in the config
 	codeUnknownWorkflow    = "unknown_workflow"     // 404: the workflow is not in the config
 	codeMethodNotAllowed   = "method_not_allowed"   // 405
@@ -53,7 +55,8 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
-	// Field names the body field at fault, when one is.
+	// Field names the body field or the query parameter at fault, when
+	// one is.
 	Field string `json:"field,omitempty"`
 	// retryAfter, in seconds, is sent as Retry-After when positive.
 	retryAfter int
@@ -97,6 +100,9 @@ func errorOf(ctx context.Context, err error) *Error {
 		return errorf(http.StatusNotFound, codeUnknownWorkflow, "", "%v", err)
 	case errors.Is(err, track.ErrInvalidExecutionID):
 		return errorf(http.StatusBadRequest, codeInvalidExecutionID, "", "%v", err)
+	case errors.Is(err, ErrInvalidPageToken):
+		return errorf(http.StatusBadRequest, codeInvalidCursor, paramCursor,
+			"the cursor is not valid any more (a page token expires after a day); start again from the first page (leave cursor out)")
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return errorf(statusClientClosedRequest, codeCanceled, "", "the client closed the request")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -132,8 +132,13 @@ func do(t *testing.T, client *http.Client, method, url, token string, body io.Re
 
 // fakeBackend answers with functions; nil ones fail the test.
 type fakeBackend struct {
-	publish func(ctx context.Context, rec *publish.Record) (publish.Result, error)
-	track   func(ctx context.Context, workflowID, executionID string) (*track.Report, error)
+	publish    func(ctx context.Context, rec *publish.Record) (publish.Result, error)
+	track      func(ctx context.Context, workflowID, executionID string) (*track.Report, error)
+	executions func(ctx context.Context, workflowID string, limit int, token string) (ExecutionsPage, error)
+}
+
+func (f *fakeBackend) Executions(ctx context.Context, workflowID string, limit int, token string) (ExecutionsPage, error) {
+	return f.executions(ctx, workflowID, limit, token)
 }
 
 func (f *fakeBackend) Publish(ctx context.Context, rec *publish.Record) (publish.Result, error) {

@@ -166,6 +166,22 @@ func TestRoutes(t *testing.T) {
 		{name: "track escaped colon", method: "GET", path: trackPath + "run%3A1", token: testToken, status: 400, code: "invalid_execution_id"},
 		{name: "track DELETE", method: "DELETE", path: trackPath + "ex-1", token: testToken, status: 405, code: "method_not_allowed", header: [2]string{"Allow", "GET, HEAD"}},
 
+		// the page's routes (more in executions_test.go)
+		{name: "workflows", method: "GET", path: "/workflows", token: testToken, status: 200, want: `"id":"compute_word_count"`},
+		{name: "workflows without token", method: "GET", path: "/workflows", status: 401, code: "unauthorized"},
+		{name: "workflows POST", method: "POST", path: "/workflows", token: testToken, status: 405, code: "method_not_allowed", header: [2]string{"Allow", "GET, HEAD"}},
+		{name: "executions", method: "GET", path: "/workflows/compute_word_count/executions", token: testToken, status: 200, want: `{"execution_id":"ex-tracked","status":"in_progress"`},
+		{name: "executions without token", method: "GET", path: "/workflows/compute_word_count/executions", status: 401, code: "unauthorized"},
+		{name: "executions unknown workflow", method: "GET", path: "/workflows/compute_wordcount/executions", token: testToken, status: 404, code: "unknown_workflow"},
+		{name: "executions bad limit", method: "GET", path: "/workflows/compute_word_count/executions?limit=100", token: testToken, status: 400, code: "invalid_limit", field: "limit"},
+		{name: "executions bad cursor", method: "GET", path: "/workflows/compute_word_count/executions?cursor=x", token: testToken, status: 400, code: "invalid_cursor", field: "cursor"},
+		{name: "executions DELETE", method: "DELETE", path: "/workflows/compute_word_count/executions", token: testToken, status: 405, code: "method_not_allowed", header: [2]string{"Allow", "GET, HEAD"}},
+		{name: "execution", method: "GET", path: "/workflows/compute_word_count/executions/ex-tracked", token: testToken, status: 200, want: `"status": "in_progress"`},
+		{name: "execution without token", method: "GET", path: "/workflows/compute_word_count/executions/ex-tracked", status: 401, code: "unauthorized"},
+		{name: "execution invalid id", method: "GET", path: "/workflows/compute_word_count/executions/a*b", token: testToken, status: 400, code: "invalid_execution_id"},
+		{name: "page asset POST", method: "POST", path: "/assets/app.js", status: 405, code: "method_not_allowed", header: [2]string{"Allow", "GET, HEAD"}},
+		{name: "no page asset", method: "GET", path: "/assets/nope.js", status: 404, code: "not_found"},
+
 		// elsewhere
 		{name: "no route", method: "GET", path: "/nope", status: 404, code: "not_found"},
 		{name: "no execution", method: "GET", path: "/track/workflows/compute_word_count", token: testToken, status: 404, code: "not_found"},
@@ -326,6 +342,10 @@ func TestAWSUnreachable(t *testing.T) {
 	a = do(t, ts.Client(), "GET", ts.URL+"/track/workflows/compute_word_count/executions/ex-1", "", nil)
 	if a.Status != 502 || a.Error.Code != "aws_unreachable" {
 		t.Errorf("track: %d %s", a.Status, a.Body)
+	}
+	a = do(t, ts.Client(), "GET", ts.URL+"/workflows/compute_word_count/executions", "", nil)
+	if a.Status != 502 || a.Error.Code != "aws_unreachable" {
+		t.Errorf("executions: %d %s", a.Status, a.Body)
 	}
 	if !strings.Contains(logs.String(), "connection refused") {
 		t.Errorf("the log lacks the cause:\n%s", logs)

@@ -5,6 +5,10 @@
 //	GET  /ping                                                 name and version, no token needed
 //	POST /publish          {"stream": EVENT, "event": {...}}   as `xflow publish`
 //	GET  /track/workflows/{workflow_id}/executions/{execution_id}   as `xflow track --json`
+//	GET  /workflows                                            the workflows of the config and their flows
+//	GET  /workflows/{workflow_id}/executions?limit=&cursor=    its executions, newest first, paged
+//	GET  /workflows/{workflow_id}/executions/{execution_id}    the same report as /track/...
+//	GET  /  and /assets/{name}                                 the tracking page (page.go), no token needed
 //
 // Every answer is JSON; errors are {"error": {"code", "message"}} with a
 // status that says whose fault it is: 4xx for the request (never a 500 for
@@ -12,7 +16,7 @@
 // config before the Backend is called, so a bad one costs no AWS call.
 //
 // The Backend does the publishing and tracking: AWS (Kinesis and CloudWatch
-// Logs) now, the local runtime later. Routes are listed in one place
+// Logs, aws.go) or the local runtime (local.go). Routes are listed in one place
 // (Server.routes); each is a handler returning an error, so adding one is a
 // line and its errors are mapped like the others.
 package server
@@ -41,6 +45,11 @@ type Backend interface {
 	// Track reports where one execution of a workflow stands; an
 	// execution nobody has seen is a report with status not_found.
 	Track(ctx context.Context, workflowID, executionID string) (*track.Report, error)
+	// Executions lists the executions of a workflow, newest first by the
+	// time of their last event: at most limit (1 to MaxExecutionsLimit)
+	// from the page token ("" for the first page). A token the backend
+	// refuses is ErrInvalidPageToken.
+	Executions(ctx context.Context, workflowID string, limit int, token string) (ExecutionsPage, error)
 }
 
 // Defaults of Options.
@@ -92,6 +101,10 @@ type Server struct {
 
 	publishTimeout, trackTimeout, shutdownTimeout time.Duration
 
+	described Workflows    // the answer of GET /workflows
+	cache     summaryCache // of finished executions' summaries
+	page      *page        // the tracking page
+
 	handler http.Handler
 }
 
@@ -113,6 +126,8 @@ func New(opts Options) *Server {
 		h := sha256.Sum256([]byte(opts.Token))
 		s.tokenHash = h[:]
 	}
+	s.described = describeWorkflows(opts.Config)
+	s.page = newPage(opts.Token != "")
 	s.handler = s.newHandler()
 	return s
 }
@@ -138,6 +153,11 @@ func (s *Server) routes() []route {
 		{method: http.MethodGet, path: "/ping", handle: s.ping, public: true},
 		{method: http.MethodPost, path: "/publish", handle: s.publish},
 		{method: http.MethodGet, path: "/track/workflows/{workflow_id}/executions/{execution_id}", handle: s.track},
+		{method: http.MethodGet, path: "/workflows", handle: s.workflows},
+		{method: http.MethodGet, path: "/workflows/{workflow_id}/executions", handle: s.executions},
+		{method: http.MethodGet, path: "/workflows/{workflow_id}/executions/{execution_id}", handle: s.track},
+		{method: http.MethodGet, path: "/{$}", handle: s.page.index, public: true},
+		{method: http.MethodGet, path: "/assets/{name}", handle: s.page.asset, public: true},
 	}
 }
 
@@ -150,7 +170,7 @@ func (s *Server) newHandler() http.Handler {
 	allowed := map[string][]string{} // path → methods, for 405s
 	var paths, all []string
 	for _, rt := range s.routes() {
-		all = append(all, rt.method+" "+rt.path)
+		all = append(all, rt.method+" "+strings.TrimSuffix(rt.path, "{$}"))
 		h := s.serve(rt.handle)
 		if !rt.public {
 			h = s.authorize(h)

@@ -88,6 +88,20 @@ type Options struct {
 // cannot name a log stream, without calling AWS. Track calls it first; the
 // CLI and the server call it before they set up a client.
 func Check(c *config.Config, workflowID, executionID string) (*config.Workflow, error) {
+	w, err := CheckWorkflow(c, workflowID)
+	if err != nil {
+		return nil, err
+	}
+	if err := names.CheckExecutionID(executionID); err != nil {
+		return nil, &Error{Kind: ErrInvalidExecutionID, Msg: err.Error()}
+	}
+	return w, nil
+}
+
+// CheckWorkflow returns the workflow of c with this id; one that is not in
+// c is an *Error of kind ErrUnknownWorkflow whose message names the
+// workflows c has.
+func CheckWorkflow(c *config.Config, workflowID string) (*config.Workflow, error) {
 	w, ok := c.Workflow(workflowID)
 	if !ok {
 		ids := make([]string, 0, len(c.Workflows))
@@ -105,9 +119,6 @@ func Check(c *config.Config, workflowID, executionID string) (*config.Workflow, 
 			msg += " (" + hint + ")"
 		}
 		return nil, &Error{Kind: ErrUnknownWorkflow, Msg: msg}
-	}
-	if err := names.CheckExecutionID(executionID); err != nil {
-		return nil, &Error{Kind: ErrInvalidExecutionID, Msg: err.Error()}
 	}
 	return w, nil
 }

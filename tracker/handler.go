@@ -27,7 +27,7 @@ import (
 
 // EnvLogGroup is the environment variable that gives the tracker Lambda the
 // log group it writes to; the tracker construct sets it.
-const EnvLogGroup = "XFLOW_TRACK_LOG_GROUP"
+const EnvLogGroup = names.EnvTrackLogGroup
 
 // Limits of PutLogEvents. Since April 2025 one event may be as large as a
 // whole batch (1 MB, up from 256 KB); the 26 bytes are AWS's per-event

@@ -5,6 +5,7 @@ import (
 
 	"github.com/xflowhq/xflow/deploy"
 	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/sources"
 )
 
 func newDeployCmd(s streams) *cobra.Command {
@@ -24,12 +25,19 @@ func newDeployCmd(s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			lock, err := sources.Resolve(cmd.Context(), c, sources.Options{Progress: s.err})
+			if err != nil {
+				return err
+			}
 			opts := deploy.Options{Direct: direct, Out: s.out, Err: s.err}
 			if noBootstrapRule {
 				opts.Context = generator.DefaultContext()
 				opts.Context["xflow:bootstrapVersionRule"] = false
 			}
-			return deploy.Run(cmd.Context(), c, opts)
+			if err := deploy.Run(cmd.Context(), c, opts); err != nil {
+				return err
+			}
+			return lock.Save()
 		},
 	}
 	configFlag(cmd, &path)

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/spf13/cobra"
 
+	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/internal/awsconfig"
+	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/publish"
 )
 
@@ -16,7 +19,10 @@ import (
 const maxStdin = 16 << 20
 
 func newPublishCmd(s streams) *cobra.Command {
-	var path string
+	var (
+		path, state string
+		useLocal    bool
+	)
 	cmd := &cobra.Command{
 		Use:   "publish EVENT [JSON | -]",
 		Short: "Put one event on its Kinesis stream, partitioned by its execution_id",
@@ -28,7 +34,8 @@ execution_id, or more than the 1 MiB of a Kinesis record is an error.
 
 AWS access uses the SDK's standard chain (environment, AWS_PROFILE, SSO); the
 region is aws.region in the config, $REGION or $AWS_REGION; AWS_ENDPOINT_URL
-points at an emulator.`,
+points at an emulator. With --local the event goes to the local runtime's
+stream in its state folder, whether or not "xflow run" is running.`,
 		Example: `  xflow publish -c xflow.yaml FileUploaded '{"execution_id": "ex-1", "file_url": "s3://bucket/a.txt"}'
   xflow publish FileUploaded < event.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -60,11 +67,16 @@ points at an emulator.`,
 			if err != nil {
 				return err
 			}
-			awsCfg, err := awsconfig.Load(cmd.Context(), c)
-			if err != nil {
-				return err
+			var res publish.Result
+			if useLocal {
+				res, err = local.Publish(cmd.Context(), stateDir(c, state), c, args[0], payload)
+			} else {
+				var awsCfg aws.Config
+				if awsCfg, err = awsconfig.Load(cmd.Context(), c); err != nil {
+					return err
+				}
+				res, err = publish.New(kinesis.NewFromConfig(awsCfg), c).Send(cmd.Context(), rec)
 			}
-			res, err := publish.New(kinesis.NewFromConfig(awsCfg), c).Send(cmd.Context(), rec)
 			if err != nil {
 				return err
 			}
@@ -74,5 +86,21 @@ points at an emulator.`,
 		},
 	}
 	configFlag(cmd, &path)
+	localFlags(cmd, &useLocal, &state)
 	return cmd
+}
+
+// localFlags registers --local and --state on a command that can work on
+// the local runtime instead of AWS.
+func localFlags(cmd *cobra.Command, useLocal *bool, state *string) {
+	cmd.Flags().BoolVar(useLocal, "local", false, "use the local runtime's state folder instead of AWS")
+	cmd.Flags().StringVar(state, "state", "", "the local state `folder` (default: .xflow beside the config)")
+}
+
+// stateDir is the local runtime's state folder.
+func stateDir(c *config.Config, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return local.DefaultStateDir(c)
 }

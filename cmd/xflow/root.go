@@ -79,6 +79,8 @@ execution of a workflow stands and why it stopped.`,
 		newDeployCmd(s),
 		newPublishCmd(s),
 		newTrackCmd(s),
+		newInitCmd(s),
+		newRunCmd(s),
 		newServerCmd(s),
 	)
 	return root

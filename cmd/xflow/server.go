@@ -16,6 +16,7 @@ import (
 	"github.com/xflowhq/xflow/deploy"
 	"github.com/xflowhq/xflow/generator"
 	"github.com/xflowhq/xflow/internal/awsconfig"
+	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/server"
 )
 
@@ -39,33 +40,51 @@ func newServerCmd(s streams) *cobra.Command {
 		withDeploy, direct  bool
 		noBootstrapRule     bool
 		shutdownTimeout     time.Duration
+		onLocal, allowOlder bool
+		state               string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Serve a REST API to publish events and track executions over HTTP",
-		Long: `Serve the REST API of a workflow configuration:
+		Short: "Serve a REST API and a tracking page to publish events and track executions over HTTP",
+		Long: `Serve the REST API of a workflow configuration, and a page that shows it:
 
   GET  /ping                                                    name and version
   POST /publish  {"stream": EVENT, "event": {"execution_id": ...}}   as xflow publish
   GET  /track/workflows/WORKFLOW_ID/executions/EXECUTION_ID     as xflow track --json
+  GET  /workflows                                               the workflows and their flows
+  GET  /workflows/WORKFLOW_ID/executions?limit=N&cursor=C       executions, newest first, paged
+  GET  /workflows/WORKFLOW_ID/executions/EXECUTION_ID           as /track/...
+  GET  /                                                        the tracking page (a browser)
 
 Answers are JSON; errors are {"error": {"code": ..., "message": ...}} with
-400 for a malformed body or a missing or invalid field, 401 without the token,
-404 for an event or a workflow not in the config, 405 for a wrong method,
-413 for an event over the 1 MiB of a Kinesis record, 502/503/504 when AWS
-fails or cannot be reached.
+400 for a malformed body, a missing or invalid field, or a bad limit or
+cursor, 401 without the token, 404 for an event or a workflow not in the
+config, 405 for a wrong method, 413 for an event over the 1 MiB of a Kinesis
+record, 502/503/504 when AWS fails or cannot be reached.
 
-On startup the server checks that the streams of every event exist, and says
-which are missing; --deploy first synthesizes the workflow and deploys it with
-the CDK CLI, as the original xFlow's --server did. It listens on loopback
-unless told otherwise; beyond loopback it requires a token, which every route
-but /ping then requires as "Authorization: Bearer <token>". Prefer
-$XFLOW_API_TOKEN to --token: command lines show in ps. SIGINT or SIGTERM stops
-it gracefully: requests in flight finish, then it exits 0.
+The page at / draws each workflow's flow, lists its executions with their
+status, shows one execution event by event with the failing functions' logs,
+and starts executions; it asks for the token when the server has one.
+
+With --local the workflow runs on this machine instead of AWS, as with xflow
+run: the runtime starts in this process on the state folder (.xflow beside
+the config, or --state) and stops with the server. When a runtime already
+runs on that folder (xflow run in another terminal), the server serves it.
+
+On AWS the server checks on startup that the streams of every event exist,
+and says which are missing; --deploy first synthesizes the workflow and
+deploys it with the CDK CLI, as the original xFlow's --server did.
+
+It listens on loopback unless told otherwise; beyond loopback it requires a
+token, which every route but /ping and the page's own files then requires as
+"Authorization: Bearer <token>". Prefer $XFLOW_API_TOKEN to --token: command
+lines show in ps. SIGINT or SIGTERM stops it gracefully: requests in flight
+finish (and with --local the runtime's invocations), then it exits 0.
 
 Logs go to stderr, one line per request (method, path, status, duration,
 bytes), never the token nor the events.`,
 		Example: `  xflow server -c xflow.yaml
+  xflow server -c xflow.yaml --local        # then open http://127.0.0.1:8080/
   XFLOW_API_TOKEN=s3cret xflow server -c xflow.yaml --addr 0.0.0.0:8080 --log-format json
   curl -XPOST localhost:8080/publish -d '{"stream": "FileUploaded", "event": {"execution_id": "ex1"}}'
   curl localhost:8080/track/workflows/compute_word_count/executions/ex1`,
@@ -86,6 +105,12 @@ bytes), never the token nor the events.`,
 					addr = env
 				}
 			}
+			if onLocal && (withDeploy || direct || noBootstrapRule) {
+				return usageError{errors.New("--local runs the workflow on this machine: it does not go with --deploy, --direct or --no-bootstrap-rule")}
+			}
+			if !onLocal && (state != "" || allowOlder) {
+				return usageError{errors.New("--state and --allow-older-runtimes go with --local")}
+			}
 			c, err := loadConfig(s, path)
 			if err != nil {
 				return err
@@ -94,30 +119,31 @@ bytes), never the token nor the events.`,
 			if err := server.CheckAddr(ctx, addr, token); err != nil {
 				return err
 			}
-			if withDeploy {
-				opts := deploy.Options{Direct: direct, Out: s.err, Err: s.err}
-				if noBootstrapRule {
-					opts.Context = generator.DefaultContext()
-					opts.Context["xflow:bootstrapVersionRule"] = false
-				}
-				log.Info("deploying the workflow before serving", "config", path)
-				if err := deployWorkflow(ctx, c, opts); err != nil {
-					return fmt.Errorf("deploy: %w", err)
-				}
-			}
-			backend, err := awsBackend(ctx, c, log)
-			if err != nil {
-				return err
-			}
-			srv := server.New(server.Options{
+			opts := server.Options{
 				Config:          c,
-				Backend:         backend,
 				Token:           token,
 				Version:         version,
 				Logger:          log,
 				ShutdownTimeout: shutdownTimeout,
-			})
-			return srv.ListenAndServe(ctx, addr)
+			}
+			if onLocal {
+				return serveLocal(ctx, s, c, opts, addr, state, allowOlder)
+			}
+			if withDeploy {
+				deployOpts := deploy.Options{Direct: direct, Out: s.err, Err: s.err}
+				if noBootstrapRule {
+					deployOpts.Context = generator.DefaultContext()
+					deployOpts.Context["xflow:bootstrapVersionRule"] = false
+				}
+				log.Info("deploying the workflow before serving", "config", path)
+				if err := deployWorkflow(ctx, c, deployOpts); err != nil {
+					return fmt.Errorf("deploy: %w", err)
+				}
+			}
+			if opts.Backend, err = awsBackend(ctx, c, log); err != nil {
+				return err
+			}
+			return server.New(opts).ListenAndServe(ctx, addr)
 		},
 	}
 	configFlag(cmd, &path)
@@ -130,7 +156,51 @@ bytes), never the token nor the events.`,
 	f.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log `format`: text (key=value) or json")
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long a stop waits for requests in flight")
+	f.BoolVar(&onLocal, "local", false, "run the workflow on this machine with the local runtime (as xflow run) instead of AWS")
+	f.StringVar(&state, "state", "", "with --local: the state `folder` (default: .xflow beside the config)")
+	f.BoolVar(&allowOlder, "allow-older-runtimes", false, "with --local: run handlers with an older python3 or node than their runtime asks for, with a warning")
 	return cmd
+}
+
+// serveLocal serves the API with the local runtime: one it starts in this
+// process and stops after the server, or one that already runs on the
+// state folder in another process.
+func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Options, addr, state string, allowOlder bool) (err error) {
+	if state == "" {
+		state = local.DefaultStateDir(c)
+	}
+	if info, running := local.Running(state); running {
+		opts.Logger.Info("a local runtime already runs on the state folder; serving it", "state", state, "pid", info.PID, "config", info.Config)
+		if !sameFile(info.Config, c.File) {
+			opts.Logger.Warn("that runtime runs another config: events of this one that it does not know are not delivered", "runtime_config", info.Config, "config", c.File)
+		}
+		backend, err := server.OpenLocal(c, state)
+		if err != nil {
+			return err
+		}
+		defer backend.Close()
+		opts.Backend = backend
+		return server.New(opts).ListenAndServe(ctx, addr)
+	}
+	rt := local.New(c, local.Options{
+		StateDir:           state,
+		Log:                opts.Logger.With("component", "local"),
+		Progress:           s.err,
+		AllowOlderRuntimes: allowOlder,
+	})
+	if err := rt.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		// After the server: requests in flight have their answers.
+		sctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+		defer cancel()
+		if serr := rt.Stop(sctx); err == nil {
+			err = serr
+		}
+	}()
+	opts.Backend = server.NewLocal(rt)
+	return server.New(opts).ListenAndServe(ctx, addr)
 }
 
 // awsBackend is the server's backend on AWS, once every stream of the
@@ -177,4 +247,15 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: write text or json", format)
 	}
+}
+
+// sameFile reports whether two paths name the same file; a path that
+// cannot be read is compared as written.
+func sameFile(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return os.SameFile(fa, fb)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/sources"
 )
 
 // defaultAppDir is where synth keeps the generated app: beside the config,
@@ -21,13 +22,20 @@ func defaultAppDir(c *config.Config) string {
 }
 
 func newGenerateCmd(s streams) *cobra.Command {
-	var path, out string
+	var (
+		path, out     string
+		updateSources bool
+	)
 	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Write the CDK Go app of a workflow configuration, without synthesizing it",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := loadConfig(s, path)
+			if err != nil {
+				return err
+			}
+			lock, err := sources.Resolve(cmd.Context(), c, sources.Options{Update: updateSources, Progress: s.err})
 			if err != nil {
 				return err
 			}
@@ -41,12 +49,16 @@ func newGenerateCmd(s streams) *cobra.Command {
 			if err := generator.Write(out, files); err != nil {
 				return err
 			}
+			if err := lock.Save(); err != nil {
+				return err
+			}
 			fmt.Fprintf(s.out, "wrote the CDK app to %s (%d files); deploy it with: cd %s && cdk deploy\n", out, len(files), out)
 			return nil
 		},
 	}
 	configFlag(cmd, &path)
 	cmd.Flags().StringVarP(&out, "out", "o", "", "the app `folder` (default: .xflow/app beside the config)")
+	updateSourcesFlag(cmd, &updateSources)
 	return cmd
 }
 
@@ -55,6 +67,8 @@ func newSynthCmd(s streams) *cobra.Command {
 		path, out, appDir string
 		contextArgs       []string
 		noBootstrapRule   bool
+		updateSources     bool
+		force, validate   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "synth",
@@ -62,7 +76,13 @@ func newSynthCmd(s streams) *cobra.Command {
 		Long: `Generate the CDK Go app of a workflow configuration, build it and run it to
 write the cloud assembly (CloudFormation templates and assets) into cdk.out,
 ready for "cdk deploy --app cdk.out". When the CDK CLI runs xflow as its app
-(CDK_OUTDIR is set), the assembly goes where the CLI asks.`,
+(CDK_OUTDIR is set), the assembly goes where the CLI asks.
+
+When the config, every local source of every lambda (by content), xflow
+itself and the CDK context are unchanged since the last synth into the same
+folder, the assembly is reused without running the app; --force synthesizes
+anyway. The CDK's built-in CloudFormation validation, which costs seconds per
+synth, runs with --validate (or CDK_VALIDATION=true).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
@@ -70,10 +90,14 @@ ready for "cdk deploy --app cdk.out". When the CDK CLI runs xflow as its app
 			if err != nil {
 				return err
 			}
+			lock, err := sources.Resolve(cmd.Context(), c, sources.Options{Update: updateSources, Progress: s.err})
+			if err != nil {
+				return err
+			}
 			if appDir == "" {
 				appDir = defaultAppDir(c)
 			}
-			opts := generator.SynthOptions{AppDir: appDir, OutDir: out, Progress: s.err}
+			opts := generator.SynthOptions{AppDir: appDir, OutDir: out, Progress: s.err, Force: force, Validate: validate}
 			if cliOut := os.Getenv("CDK_OUTDIR"); out == "" && cliOut != "" {
 				opts.OutDir, opts.Direct = cliOut, true
 			} else if out == "" {
@@ -100,12 +124,21 @@ ready for "cdk deploy --app cdk.out". When the CDK CLI runs xflow as its app
 				return err
 			}
 			fmt.Fprintf(s.err, "xflow: wrote the CDK app to %s\n", appDir)
+			opts.Inputs = &generator.SynthInputs{Version: version, Config: filepath.Join(c.Dir, filepath.Base(c.File)), Files: files}
 			asm, err := generator.Synth(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
+			if err := lock.Save(); err != nil {
+				return err
+			}
 			for _, st := range asm.Stacks {
 				fmt.Fprintf(s.out, "stack %s: %d resources, %s\n", st.Name, st.Resources, st.Template)
+			}
+			if asm.Cached {
+				fmt.Fprintf(s.err, "xflow: %s is up to date (config, sources, xflow and context unchanged since the last synth; --force synthesizes again): %d stack%s, checked in %s\n",
+					asm.Dir, len(asm.Stacks), plural(len(asm.Stacks)), time.Since(start).Round(time.Millisecond))
+				return nil
 			}
 			fmt.Fprintf(s.err, "xflow: synthesized %d stack%s into %s in %s\n", len(asm.Stacks), plural(len(asm.Stacks)), asm.Dir, time.Since(start).Round(100*time.Millisecond))
 			return nil
@@ -116,6 +149,9 @@ ready for "cdk deploy --app cdk.out". When the CDK CLI runs xflow as its app
 	cmd.Flags().StringVar(&appDir, "app", "", "the generated app `folder` (default: .xflow/app beside the config)")
 	cmd.Flags().StringArrayVar(&contextArgs, "context", nil, "CDK context `key=value` (repeatable)")
 	cmd.Flags().BoolVar(&noBootstrapRule, "no-bootstrap-rule", false, "leave out the bootstrap-version rule (for emulators such as moto)")
+	updateSourcesFlag(cmd, &updateSources)
+	cmd.Flags().BoolVar(&force, "force", false, "synthesize even when the cloud assembly is up to date")
+	cmd.Flags().BoolVar(&validate, "validate", false, "run the CDK's built-in CloudFormation validation (slower)")
 	return cmd
 }
 

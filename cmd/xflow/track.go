@@ -8,13 +8,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xflowhq/xflow/internal/awsconfig"
+	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/track"
 )
 
 func newTrackCmd(s streams) *cobra.Command {
 	var (
-		path    string
-		jsonOut bool
+		path, state string
+		jsonOut     bool
+		useLocal    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "track WORKFLOW_ID EXECUTION_ID",
@@ -28,7 +30,8 @@ next event are named, with their failing log lines for this execution.
 The exit status is 0 for a report, whatever the execution's state (an
 execution none of whose events were seen is "not found"); 1 when the workflow
 is not in the config or AWS fails; 2 for a usage error. --json prints the
-report as JSON, with the original xFlow's keys.`,
+report as JSON, with the original xFlow's keys. --local reads the local
+runtime's state folder instead of AWS.`,
 		Example: `  xflow track -c xflow.yaml compute_word_count ex-1
   xflow track compute_word_count ex-1 --json | jq .status`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -49,11 +52,24 @@ report as JSON, with the original xFlow's keys.`,
 				}
 				return err
 			}
-			awsCfg, err := awsconfig.Load(cmd.Context(), c)
-			if err != nil {
-				return err
+			var (
+				logs track.LogsAPI
+				opts track.Options
+			)
+			if useLocal {
+				l, err := local.OpenLogs(stateDir(c, state))
+				if err != nil {
+					return err
+				}
+				logs, opts.Limiter = l, track.NewLimiter(0) // no account-wide quota to respect
+			} else {
+				awsCfg, err := awsconfig.Load(cmd.Context(), c)
+				if err != nil {
+					return err
+				}
+				logs = cloudwatchlogs.NewFromConfig(awsCfg)
 			}
-			rep, err := track.Track(cmd.Context(), cloudwatchlogs.NewFromConfig(awsCfg), c, workflowID, executionID, track.Options{})
+			rep, err := track.Track(cmd.Context(), logs, c, workflowID, executionID, opts)
 			if err != nil {
 				return err
 			}
@@ -65,5 +81,6 @@ report as JSON, with the original xFlow's keys.`,
 	}
 	configFlag(cmd, &path)
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	localFlags(cmd, &useLocal, &state)
 	return cmd
 }

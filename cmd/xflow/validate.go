@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/xflowhq/xflow/sources"
 )
 
 func newValidateCmd(s streams) *cobra.Command {
@@ -15,6 +17,9 @@ func newValidateCmd(s streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := loadConfig(s, path)
 			if err != nil {
+				return err
+			}
+			if _, err := sources.Resolve(cmd.Context(), c, sources.Options{Progress: s.err}); err != nil {
 				return err
 			}
 			fmt.Fprintf(s.out, "%s: ok: %d lambda%s, %d event%s, %d workflow%s\n", path,

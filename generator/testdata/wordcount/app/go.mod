@@ -9,40 +9,15 @@ require github.com/xflowhq/xflow v0.0.0-00010101000000-000000000000
 require (
 	github.com/Masterminds/semver/v3 v3.5.0
 	github.com/aws/aws-cdk-go/awscdk/v2 v2.276.0
-	github.com/aws/aws-lambda-go v1.55.1
-	github.com/aws/aws-sdk-go-v2 v1.48.0
-	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.27
-	github.com/aws/aws-sdk-go-v2/config v1.33.18
-	github.com/aws/aws-sdk-go-v2/credentials v1.21.0
-	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.9
-	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12
-	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12
-	github.com/aws/aws-sdk-go-v2/internal/v4a v1.5.12
-	github.com/aws/aws-sdk-go-v2/service/cloudformation v1.83.0
-	github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs v1.92.2
-	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.25
-	github.com/aws/aws-sdk-go-v2/service/internal/presigned-url v1.14.12
-	github.com/aws/aws-sdk-go-v2/service/kinesis v1.56.13
-	github.com/aws/aws-sdk-go-v2/service/lambda v1.114.4
-	github.com/aws/aws-sdk-go-v2/service/signin v1.13.1
-	github.com/aws/aws-sdk-go-v2/service/sso v1.39.5
-	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.5
-	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0
 	github.com/aws/constructs-go/constructs/v10 v10.8.1
 	github.com/aws/jsii-runtime-go v1.142.0
-	github.com/aws/smithy-go v1.28.9
 	github.com/cdklabs/awscdk-asset-awscli-go/awscliv1/v2 v2.2.292
 	github.com/cdklabs/awscdk-asset-node-proxy-agent-go/nodeproxyagentv6/v2 v2.1.3
 	github.com/cdklabs/cloud-assembly-schema-go/awscdkcloudassemblyschema/v55 v55.3.0
 	github.com/fatih/color v1.19.0
-	github.com/google/go-cmp v0.7.0
-	github.com/inconshreveable/mousetrap v1.1.0
 	github.com/mattn/go-colorable v0.1.14
 	github.com/mattn/go-isatty v0.0.24
-	github.com/rogpeppe/go-internal v1.16.0
-	github.com/spf13/cobra v1.10.2
-	github.com/spf13/pflag v1.0.9
-	github.com/yuin/goldmark v1.7.16
+	github.com/yuin/goldmark v1.7.17
 	golang.org/x/lint v0.0.0-20241112194109-818c5a804067
 	golang.org/x/mod v0.42.0
 	golang.org/x/sync v0.24.0
@@ -51,7 +26,6 @@ require (
 	golang.org/x/tools v0.52.0
 	golang.org/x/tools/cmd/godoc v0.1.0-deprecated
 	golang.org/x/tools/godoc v0.1.0-deprecated
-	gopkg.in/yaml.v3 v3.0.1
 )
 
 // The xflow constructs, spec and tracker sources, packaged beside the app

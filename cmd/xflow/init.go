@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xflowhq/xflow/scaffold"
+)
+
+func newInitCmd(s streams) *cobra.Command {
+	var (
+		runtimes []string
+		ci       string
+		force    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "init [DIR]",
+		Short: "Start a project: a commented xflow.yaml, handlers, cdk.json and optionally a CI/CD workflow",
+		Long: `Write a new xflow project into DIR (default: the current folder): a commented
+xflow.yaml with a two-event workflow that validates and synthesizes as it is,
+one handler per --runtime, cdk.json, .gitignore and a README. With --ci github
+it also writes .github/workflows/xflow.yml, which validates, synthesizes and
+lints every pull request and shows its cdk diff, and deploys every push to
+main with cdk deploy through an OIDC role. Existing files are never
+overwritten without --force.`,
+		Example: `  xflow init hello
+  xflow init --runtime python3.13,provided.al2023 --ci github`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("init takes one folder, got %q", args)}
+			}
+			for _, rt := range runtimes {
+				if !slices.Contains(scaffold.Runtimes, rt) {
+					return usageError{fmt.Errorf("--runtime %q: init writes handlers for %s", rt, strings.Join(scaffold.Runtimes, ", "))}
+				}
+			}
+			if ci != "" && !slices.Contains(scaffold.CISystems, ci) {
+				return usageError{fmt.Errorf("--ci %q: init writes workflows for %s", ci, strings.Join(scaffold.CISystems, ", "))}
+			}
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return fmt.Errorf("locate %s: %w", dir, err)
+			}
+			files, err := scaffold.New(scaffold.Options{Name: filepath.Base(abs), Runtimes: runtimes, CI: ci})
+			if err != nil {
+				return err
+			}
+			if err := scaffold.Write(dir, files, force); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "wrote a new xflow project into %s:\n", dir)
+			for _, p := range files.Paths() {
+				fmt.Fprintf(s.out, "  %s\n", p)
+			}
+			cd := ""
+			if dir != "." {
+				cd = "cd " + dir + " && "
+			}
+			fmt.Fprintf(s.out, "next: %sxflow validate && xflow synth, then cdk deploy --app cdk.out --all (see README.md)\n", cd)
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&runtimes, "runtime", scaffold.Runtimes[:1], "the `runtimes` to write a function and handler for: "+strings.Join(scaffold.Runtimes, ", ")+" (comma-separated or repeated)")
+	cmd.Flags().StringVar(&ci, "ci", "", "also write a CI/CD workflow for `system`: github")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite files that exist")
+	return cmd
+}

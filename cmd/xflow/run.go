@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xflowhq/xflow/local"
+	"github.com/xflowhq/xflow/publish"
+	"github.com/xflowhq/xflow/sources"
+	"github.com/xflowhq/xflow/track"
+)
+
+// stopGrace is how long a stopping runtime lets invocations in flight
+// finish before it kills their workers; their batches are delivered again
+// at the next start.
+const stopGrace = 30 * time.Second
+
+func newRunCmd(s streams) *cobra.Command {
+	var (
+		path, state, event string
+		wait, allowOlder   bool
+		timeout            time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "run [JSON]",
+		Short: "Run the workflow on this machine, with the same handlers, until stopped",
+		Long: `Run the workflow locally: each event's stream is a log in the state folder
+(.xflow beside the config), each function runs in warm worker processes of its
+real runtime (python3 and node from PATH, provided.al2023 binaries, Go built from
+source), the trackers write to a local log store, and handlers publish with
+their usual SDK to a local Kinesis endpoint. Stop with Ctrl-C: invocations in
+flight finish and their checkpoints are written.
+
+With --publish EVENT JSON (JSON "-" or left out: read from stdin), the event is
+published once the runtime runs; with --wait too, xflow runs that execution
+until it finishes or is stuck, prints its track report, stops, and exits 0 only
+if it finished.`,
+		Example: `  xflow run -c xflow.yaml
+  xflow run -c xflow.yaml --publish FileUploaded '{"execution_id": "ex1", "message": "Test with ccc"}' --wait`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if event == "" && (len(args) > 0 || wait) {
+				return usageError{fmt.Errorf("JSON and --wait go with --publish EVENT")}
+			}
+			c, err := loadConfig(s, path)
+			if err != nil {
+				return err
+			}
+			// Git sources run from their checkout, pinned as for a deploy.
+			lock, err := sources.Resolve(cmd.Context(), c, sources.Options{Progress: s.err})
+			if err != nil {
+				return err
+			}
+			var payload []byte
+			var workflows []string
+			if event != "" {
+				if len(args) == 0 || args[0] == "-" {
+					if payload, err = io.ReadAll(s.in); err != nil {
+						return fmt.Errorf("read the event from stdin: %w", err)
+					}
+				} else {
+					payload = []byte(args[0])
+				}
+				// Refuse a bad event before starting anything.
+				if _, err := publish.Prepare(c, event, payload); err != nil {
+					return err
+				}
+				for _, w := range c.Workflows {
+					if slices.Contains(w.Flow, event) {
+						workflows = append(workflows, w.ID)
+					}
+				}
+			}
+			if state == "" {
+				state = local.DefaultStateDir(c)
+			}
+			rt := local.New(c, local.Options{
+				StateDir:           state,
+				Log:                slog.New(slog.NewTextHandler(s.err, nil)),
+				Progress:           s.err,
+				AllowOlderRuntimes: allowOlder,
+			})
+			ctx := cmd.Context()
+			if err := rt.Start(ctx); err != nil {
+				return err
+			}
+			if err := lock.Save(); err != nil {
+				rt.Stop(context.Background())
+				return err
+			}
+			stop := func() error {
+				sctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+				defer cancel()
+				return rt.Stop(sctx)
+			}
+			if event != "" {
+				res, err := rt.Publish(ctx, event, payload)
+				if err != nil {
+					stop()
+					return err
+				}
+				fmt.Fprintf(s.err, "xflow: published %s of execution %s as record %s\n", event, res.ExecutionID, res.SequenceNumber)
+				if wait {
+					werr := waitExecution(ctx, s, rt, workflows, res.ExecutionID, timeout)
+					if err := stop(); werr == nil {
+						werr = err
+					}
+					return werr
+				}
+			}
+			fmt.Fprintf(s.err, "xflow: running %s locally; state in %s; Kinesis at %s; stop with Ctrl-C\n", c.File, state, rt.KinesisEndpoint())
+			<-ctx.Done()
+			fmt.Fprintln(s.err, "xflow: stopping: waiting for invocations in flight")
+			return stop()
+		},
+	}
+	configFlag(cmd, &path)
+	cmd.Flags().StringVar(&state, "state", "", "the state `folder` (default: .xflow beside the config)")
+	cmd.Flags().StringVar(&event, "publish", "", "publish this `EVENT` once running, with the JSON argument as payload")
+	cmd.Flags().BoolVar(&wait, "wait", false, "with --publish: wait until the execution finishes or is stuck, print its report and stop")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "with --wait: give up after this `duration`")
+	cmd.Flags().BoolVar(&allowOlder, "allow-older-runtimes", false, "run handlers with an older python3 or node than their runtime asks for, with a warning")
+	return cmd
+}
+
+// waitExecution waits until the runtime has done all it can, then prints
+// the track report of the execution in each workflow of the event. It
+// fails when an execution did not finish.
+func waitExecution(ctx context.Context, s streams, rt *local.Runtime, workflows []string, executionID string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := rt.WaitIdle(ctx); err != nil {
+		return fmt.Errorf("wait for execution %s: %w", executionID, err)
+	}
+	if len(workflows) == 0 {
+		fmt.Fprintf(s.out, "execution %s: done; its first event is in no workflow, so nothing tracks it\n", executionID)
+		return nil
+	}
+	var stuck []string
+	for _, wf := range workflows {
+		rep, err := track.Track(ctx, rt.Logs(), rt.Config(), wf, executionID, track.Options{Limiter: track.NewLimiter(0)})
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteText(s.out); err != nil {
+			return err
+		}
+		if rep.Status != track.StatusFinished {
+			next := "its next event"
+			if rep.NextExpectedEvent != nil {
+				next = *rep.NextExpectedEvent
+			}
+			stuck = append(stuck, fmt.Sprintf("workflow %s is stuck before %s", wf, next))
+		}
+	}
+	if len(stuck) > 0 {
+		return fmt.Errorf("execution %s did not finish: %s (state in %s)", executionID, strings.Join(stuck, "; "), rt.StateDir())
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestServerLocalAttach: `xflow server --local` on a state folder where
+// `xflow run` already runs, in another process, serves that runtime: the
+// events it publishes are run there, and the reports read its logs. The
+// server stops without stopping it.
+func TestServerLocalAttach(t *testing.T) {
+	_, err := exec.Command("python3", "-c", "import boto3").CombinedOutput()
+	needTool(t, "python3 with boto3", "the fixture's handlers need it", err)
+	dir := copyFiles(t, "testdata/page/orders")
+	config, state := filepath.Join(dir, "xflow.yaml"), filepath.Join(dir, "state")
+
+	run := exec.Command("xflow", "run", "-c", config, "--state", state, "--allow-older-runtimes")
+	runLog := &syncBuffer{}
+	run.Stdout, run.Stderr = runLog, runLog
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- run.Wait() }()
+	t.Cleanup(func() {
+		_ = run.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-ran:
+			if err != nil {
+				t.Errorf("xflow run: %v after SIGTERM; its log:\n%s", err, runLog)
+			}
+		case <-time.After(45 * time.Second):
+			_ = run.Process.Kill()
+			t.Errorf("xflow run did not stop 45s after SIGTERM")
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(state, "runtime.json")); err == nil {
+			break
+		}
+		select {
+		case err := <-ran:
+			t.Fatalf("xflow run exited (%v):\n%s", err, runLog)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("xflow run did not start in 2 minutes:\n%s", runLog)
+		}
+	}
+
+	url, serverLog := startPageServer(t, config, "", "--state", state)
+	if !strings.Contains(serverLog.String(), "a local runtime already runs on the state folder; serving it") {
+		t.Errorf("the server does not say it serves the running runtime:\n%s", serverLog)
+	}
+	if a, err := httpPost(url+"/publish", `{"stream": "OrderPlaced", "event": {"execution_id": "order-1", "items": ["tea"]}}`); err != nil || a.status != 200 {
+		t.Fatalf("publish: %v %+v", err, a)
+	}
+	for {
+		var rep struct {
+			Status string `json:"status"`
+		}
+		apiGet(t, url+"/workflows/orders/executions/order-1", "", &rep)
+		if rep.Status == "finished" {
+			break
+		}
+		if time.Now().After(deadline.Add(time.Minute)) {
+			t.Fatalf("order-1 is %s, want finished; xflow run's log:\n%s", rep.Status, runLog)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var page struct {
+		Executions []struct {
+			ExecutionID string `json:"execution_id"`
+		} `json:"executions"`
+	}
+	apiGet(t, url+"/workflows/orders/executions", "", &page)
+	if len(page.Executions) != 1 || page.Executions[0].ExecutionID != "order-1" {
+		t.Errorf("executions %+v, want order-1", page.Executions)
+	}
+	select {
+	case err := <-ran:
+		t.Fatalf("xflow run stopped while the server ran (%v):\n%s", err, runLog)
+	default:
+	}
+}

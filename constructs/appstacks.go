@@ -1,0 +1,145 @@
+package constructs
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/xflowhq/xflow/constructs/spec"
+)
+
+// appBuilder creates the stacks of a layout, in order.
+type appBuilder struct {
+	app    awscdk.App
+	spec   *spec.Spec
+	opts   AppOptions
+	layout *Layout
+
+	stacks  []awscdk.Stack
+	byName  map[string]awscdk.Stack
+	current string // the stack being built, for error messages
+	// streams are the EventStreams built so far, by event; used as they
+	// are in their own stack (and in the single stack of a small spec).
+	streams     map[string]awskinesis.IStream
+	streamStack map[string]string
+}
+
+func (b *appBuilder) build() error {
+	b.streams = map[string]awskinesis.IStream{}
+	b.streamStack = map[string]string{}
+	for _, plan := range b.layout.Stacks {
+		b.current = plan.Name
+		stack := b.newStack(plan)
+		for _, d := range plan.DependsOn {
+			stack.AddStackDependency(b.byName[d], jsii.String("xflow: deploy order"))
+		}
+		for _, i := range plan.Streams {
+			es, err := NewEventStream(stack, "Stream-"+b.spec.Streams[i].Event, &EventStreamProps{Stream: &b.spec.Streams[i]})
+			if err != nil {
+				return err
+			}
+			b.streams[es.Event()] = es.Stream()
+			b.streamStack[es.Event()] = plan.Name
+		}
+		if len(plan.Functions) == 0 && len(plan.Trackers) == 0 {
+			continue
+		}
+		streams := b.streamsFor(stack, plan.Name)
+		var role awsiam.IRole
+		if b.spec.RoleName != "" {
+			role = awsiam.Role_FromRoleName(stack, jsii.String("ExecutionRole"), jsii.String(b.spec.RoleName),
+				&awsiam.FromRoleNameOptions{Mutable: jsii.Bool(false)})
+		}
+		if len(plan.Functions) > 0 {
+			network := ImportNetwork(stack, "Network", b.spec.VPC)
+			for _, i := range plan.Functions {
+				f := &b.spec.Functions[i]
+				if _, err := NewStep(stack, "Step-"+functionKey(f), &StepProps{
+					Function: f, Streams: streams, Role: role, Network: network,
+				}); err != nil {
+					return err
+				}
+			}
+		}
+		for _, i := range plan.Trackers {
+			t := &b.spec.Trackers[i]
+			if _, err := NewWorkflowTracker(stack, "Tracker-"+workflowKey(t), &WorkflowTrackerProps{
+				Tracker: t, Streams: streams, AssetDir: b.opts.TrackerAssetDir, Prefix: b.spec.Prefix, Role: role,
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (b *appBuilder) newStack(plan StackPlan) awscdk.Stack {
+	s := b.spec
+	description := "xflow workflow configuration " + s.StackName + ": event streams, functions, subscriptions and trackers"
+	if plan.Kind != StackAll {
+		description = fmt.Sprintf("xflow workflow configuration %s: %s (part %q of the split)", s.StackName, plan.Kind, plan.Bucket)
+	}
+	stack := awscdk.NewStack(b.app, jsii.String(plan.Name), &awscdk.StackProps{
+		StackName:   jsii.String(plan.Name),
+		Description: jsii.String(description),
+		Env:         stackEnvironment(s.Region, s.Account),
+		Synthesizer: awscdk.NewDefaultStackSynthesizer(&awscdk.DefaultStackSynthesizerProps{
+			GenerateBootstrapVersionRule: jsii.Bool(b.opts.BootstrapVersionRule),
+		}),
+	})
+	awscdk.Tags_Of(stack).Add(jsii.String(TagWorkflowConfig), jsii.String(s.StackName), nil)
+	b.stacks = append(b.stacks, stack)
+	b.byName[plan.Name] = stack
+	return stack
+}
+
+// streamsFor returns the streams as a stack's steps and trackers see them:
+// a stream of the same stack as it is, a stream of another stack by its
+// deterministic ARN. The lookup is lazy, so that a stack imports only the
+// streams its units use.
+func (b *appBuilder) streamsFor(stack awscdk.Stack, name string) map[string]awskinesis.IStream {
+	out := map[string]awskinesis.IStream{}
+	for event, st := range b.streamStack {
+		if st == name {
+			out[event] = b.streams[event]
+		}
+	}
+	need := map[string]bool{}
+	for _, plan := range b.layout.Stacks {
+		if plan.Name != name {
+			continue
+		}
+		for _, i := range plan.Functions {
+			f := &b.spec.Functions[i]
+			for _, e := range f.Emits {
+				need[e] = true
+			}
+			for _, sub := range f.Subscriptions {
+				need[sub.Event] = true
+			}
+		}
+		for _, i := range plan.Trackers {
+			for _, e := range b.spec.Trackers[i].Events {
+				need[e] = true
+			}
+		}
+	}
+	for i := range b.spec.Streams {
+		st := &b.spec.Streams[i]
+		if _, ok := out[st.Event]; ok || !need[st.Event] {
+			continue
+		}
+		out[st.Event] = awskinesis.Stream_FromStreamArn(stack, jsii.String("Stream-"+st.Event), streamArn(st.Name))
+	}
+	return out
+}
+
+// streamArn is the ARN of the stream named name in the deploying stack's
+// partition, region and account: what a stream of another stack of the same
+// app is, without an export.
+func streamArn(name string) *string {
+	return awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:kinesis:${AWS::Region}:${AWS::AccountId}:stream/"+name), nil)
+}

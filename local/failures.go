@@ -1,0 +1,114 @@
+package local
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DeadLetter is a batch a mapping gave up on: one line of
+// failures/<function>.jsonl, Lambda's on-failure record, with the
+// execution ids (partition keys) of its records read back from the
+// stream, so that track and the server can say which executions lost an
+// event.
+type DeadLetter struct {
+	Function            string          `json:"function"`
+	Condition           string          `json:"condition"` // RetryAttemptsExhausted or RecordAgeExceeded
+	Time                time.Time       `json:"time"`
+	Stream              string          `json:"stream"`
+	StartSequenceNumber string          `json:"start_sequence_number"`
+	EndSequenceNumber   string          `json:"end_sequence_number"`
+	BatchSize           int             `json:"batch_size"`
+	ExecutionIDs        []string        `json:"execution_ids"`
+	Record              json.RawMessage `json:"record"` // as Lambda writes it
+}
+
+// DeadLetters reads every dead letter of a state folder, oldest first per
+// function.
+func DeadLetters(stateDir string) ([]DeadLetter, error) {
+	files, err := filepath.Glob(filepath.Join(stateDir, "failures", "*.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(files)
+	var out []DeadLetter
+	for _, path := range files {
+		fn := strings.TrimSuffix(filepath.Base(path), ".jsonl")
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var rec onFailure
+			line := sc.Bytes()
+			if err := json.Unmarshal(line, &rec); err != nil {
+				continue // a line cut short by a crash
+			}
+			b := rec.KinesisBatchInfo
+			d := DeadLetter{
+				Function:            fn,
+				Condition:           rec.RequestContext.Condition,
+				StartSequenceNumber: b.StartSequenceNumber,
+				EndSequenceNumber:   b.EndSequenceNumber,
+				BatchSize:           b.BatchSize,
+				Record:              append(json.RawMessage(nil), line...),
+			}
+			d.Time, _ = time.Parse(isoMillis, rec.Timestamp)
+			if _, name, ok := strings.Cut(b.StreamARN, ":stream/"); ok {
+				d.Stream = name
+				d.ExecutionIDs, err = partitionKeysIn(stateDir, name, b.StartSequenceNumber, b.EndSequenceNumber)
+				if err != nil {
+					f.Close()
+					return nil, fmt.Errorf("%s: %w", path, err)
+				}
+			}
+			out = append(out, d)
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// partitionKeysIn returns the distinct partition keys of a stream's
+// records from one sequence number to another, both included.
+func partitionKeysIn(stateDir, name, from, to string) ([]string, error) {
+	start, err1 := parseSeq(from)
+	end, err2 := parseSeq(to)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "streams", name)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	s, err := openStream(stateDir, name)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	r := s.newReader()
+	defer r.close()
+	var keys []string
+	for pos := start; pos <= end; {
+		rec, ok, err := r.readOne(pos)
+		if err != nil || !ok {
+			return keys, err
+		}
+		if !slices.Contains(keys, rec.PartitionKey) {
+			keys = append(keys, rec.PartitionKey)
+		}
+		pos = rec.Next
+	}
+	return keys, nil
+}

@@ -1,0 +1,369 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/names"
+)
+
+// Streams are the streams of one config in a state folder, with the
+// Kinesis client's PutRecord and PutRecords signatures, so that
+// publish.New(streams, cfg) publishes locally exactly as it does on AWS.
+// It is safe for concurrent use.
+type Streams struct {
+	region, account string
+
+	mu      sync.Mutex
+	streams map[string]*stream // by stream name; those of the config
+	names   []string           // sorted
+}
+
+// OpenStreams opens the streams of c's events in a state folder, creating
+// them as needed. Close it after use.
+func OpenStreams(stateDir string, c *config.Config) (*Streams, error) {
+	scheme := names.New(c.General.NamePrefix)
+	s := &Streams{region: region(c), account: account(c), streams: map[string]*stream{}}
+	for _, e := range c.Events() {
+		name := scheme.Stream(e)
+		st, err := openStream(stateDir, name)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.streams[name] = st
+		s.names = append(s.names, name)
+	}
+	slices.Sort(s.names)
+	return s, nil
+}
+
+// Close releases the streams' files.
+func (s *Streams) Close() error {
+	var errs []error
+	for _, st := range s.streams {
+		errs = append(errs, st.close())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Streams) get(name string) (*stream, bool) {
+	st, ok := s.streams[name]
+	return st, ok
+}
+
+// streamARN is the ARN of a local stream, as Lambda names the event
+// source of a record.
+func (s *Streams) streamARN(name string) string {
+	return fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", s.region, s.account, name)
+}
+
+// lookup finds a stream by name or ARN, with Kinesis's error when it is
+// not there.
+func (s *Streams) lookup(name, arn *string) (*stream, error) {
+	n := aws.ToString(name)
+	if n == "" {
+		if _, after, ok := strings.Cut(aws.ToString(arn), ":stream/"); ok {
+			n = after
+		}
+	}
+	if n == "" {
+		return nil, &types.InvalidArgumentException{Message: aws.String("StreamName or StreamARN is required")}
+	}
+	st, ok := s.get(n)
+	if !ok {
+		return nil, &types.ResourceNotFoundException{Message: aws.String(fmt.Sprintf("Stream %s under account %s not found.", n, s.account))}
+	}
+	return st, nil
+}
+
+func checkRecord(key string, data []byte) error {
+	if n := utf8.RuneCountInString(key); n < 1 || n > maxPartitionKey {
+		return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("1 validation error detected: Value at 'partitionKey' failed to satisfy constraint: Member must have length between 1 and %d", maxPartitionKey))}
+	}
+	if len(data)+len(key) > maxRecordData {
+		return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("the record is %d bytes with its partition key, more than the 1 MiB Kinesis allows", len(data)+len(key)))}
+	}
+	return nil
+}
+
+// PutRecord appends one record and returns after it is durable.
+func (s *Streams) PutRecord(ctx context.Context, in *kinesis.PutRecordInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordOutput, error) {
+	st, err := s.lookup(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	key := aws.ToString(in.PartitionKey)
+	if err := checkRecord(key, in.Data); err != nil {
+		return nil, err
+	}
+	seqs, _, err := st.append([]appendRecord{{PartitionKey: key, Data: in.Data}})
+	if err != nil {
+		return nil, err
+	}
+	return &kinesis.PutRecordOutput{
+		SequenceNumber: aws.String(formatSeq(seqs[0])),
+		ShardId:        aws.String(shardID),
+		EncryptionType: types.EncryptionTypeNone,
+	}, nil
+}
+
+// PutRecords appends up to 500 records with one fsync. Either all are
+// written or the call fails: a local disk has no partial throttling.
+func (s *Streams) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	st, err := s.lookup(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Records) < 1 || len(in.Records) > 500 {
+		return nil, &types.InvalidArgumentException{Message: aws.String("Records must hold 1 to 500 records")}
+	}
+	recs := make([]appendRecord, len(in.Records))
+	total := 0
+	for i, r := range in.Records {
+		key := aws.ToString(r.PartitionKey)
+		if err := checkRecord(key, r.Data); err != nil {
+			return nil, err
+		}
+		total += len(key) + len(r.Data)
+		recs[i] = appendRecord{PartitionKey: key, Data: r.Data}
+	}
+	if total > 5<<20 {
+		return nil, &types.InvalidArgumentException{Message: aws.String("the records weigh more than the 5 MiB a PutRecords call allows")}
+	}
+	seqs, _, err := st.append(recs)
+	if err != nil {
+		return nil, err
+	}
+	out := &kinesis.PutRecordsOutput{FailedRecordCount: aws.Int32(0), EncryptionType: types.EncryptionTypeNone}
+	for _, seq := range seqs {
+		out.Records = append(out.Records, types.PutRecordsResultEntry{SequenceNumber: aws.String(formatSeq(seq)), ShardId: aws.String(shardID)})
+	}
+	return out, nil
+}
+
+// kinesisServer serves the Kinesis API (AWS JSON 1.1) on loopback for the
+// workers: PutRecord, PutRecords, and what SDKs and the CLI ask before
+// them (DescribeStreamSummary, DescribeStream, ListStreams, ListShards).
+// Requests are not authenticated: it listens on 127.0.0.1 only, and the
+// workers' credentials are dummies.
+type kinesisServer struct {
+	streams *Streams
+	started time.Time
+	ln      net.Listener
+	srv     *http.Server
+}
+
+// kinesisTarget prefixes X-Amz-Target.
+const kinesisTarget = "Kinesis_20131202."
+
+// maxKinesisRequest bounds a request body: 500 records of up to 1 MiB in
+// base64, with room for the JSON around them. Kinesis itself caps a
+// PutRecords call at 5 MiB of data.
+const maxKinesisRequest = 8 << 20
+
+func startKinesisServer(streams *Streams) (*kinesisServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the local Kinesis API: %w", err)
+	}
+	k := &kinesisServer{streams: streams, started: time.Now(), ln: ln}
+	k.srv = &http.Server{Handler: k, ReadHeaderTimeout: 10 * time.Second}
+	go k.srv.Serve(ln)
+	return k, nil
+}
+
+// endpoint is the server's URL, for AWS_ENDPOINT_URL_KINESIS.
+func (k *kinesisServer) endpoint() string { return "http://" + k.ln.Addr().String() }
+
+func (k *kinesisServer) close(ctx context.Context) error {
+	return k.srv.Shutdown(ctx)
+}
+
+func (k *kinesisServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		kinesisError(w, http.StatusMethodNotAllowed, "InvalidAction", "the Kinesis API takes POST requests")
+		return
+	}
+	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), kinesisTarget)
+	if !ok {
+		kinesisError(w, http.StatusBadRequest, "UnknownOperationException", "X-Amz-Target must name a Kinesis_20131202 operation")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "cbor") {
+		kinesisError(w, http.StatusBadRequest, "SerializationException", "xflow's local Kinesis speaks AWS JSON 1.1 only; turn CBOR off in the SDK (Java: aws.cborEnabled=false)")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxKinesisRequest))
+	if err != nil {
+		kinesisError(w, http.StatusRequestEntityTooLarge, "InvalidArgumentException", "the request is too large")
+		return
+	}
+	var out any
+	switch op {
+	case "PutRecord":
+		var in kinesis.PutRecordInput
+		if err = decodeKinesis(body, &in); err == nil {
+			var res *kinesis.PutRecordOutput
+			if res, err = k.streams.PutRecord(r.Context(), &in); err == nil {
+				out = map[string]string{"SequenceNumber": *res.SequenceNumber, "ShardId": shardID, "EncryptionType": "NONE"}
+			}
+		}
+	case "PutRecords":
+		var in kinesis.PutRecordsInput
+		if err = decodeKinesis(body, &in); err == nil {
+			var res *kinesis.PutRecordsOutput
+			if res, err = k.streams.PutRecords(r.Context(), &in); err == nil {
+				recs := make([]map[string]string, len(res.Records))
+				for i, e := range res.Records {
+					recs[i] = map[string]string{"SequenceNumber": *e.SequenceNumber, "ShardId": shardID}
+				}
+				out = map[string]any{"FailedRecordCount": 0, "Records": recs, "EncryptionType": "NONE"}
+			}
+		}
+	case "DescribeStreamSummary", "DescribeStream", "ListShards":
+		var in struct{ StreamName, StreamARN *string }
+		if err = decodeKinesis(body, &in); err == nil {
+			out, err = k.describe(op, in.StreamName, in.StreamARN)
+		}
+	case "ListStreams":
+		out = k.listStreams()
+	default:
+		kinesisError(w, http.StatusBadRequest, "UnknownOperationException", op+" is not supported by xflow's local Kinesis")
+		return
+	}
+	if err != nil {
+		var nf *types.ResourceNotFoundException
+		var ia *types.InvalidArgumentException
+		switch {
+		case errors.As(err, &nf):
+			kinesisError(w, http.StatusBadRequest, "ResourceNotFoundException", nf.ErrorMessage())
+		case errors.As(err, &ia):
+			kinesisError(w, http.StatusBadRequest, "InvalidArgumentException", ia.ErrorMessage())
+		case errors.Is(err, errSerialization):
+			kinesisError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		default:
+			kinesisError(w, http.StatusInternalServerError, "InternalFailure", err.Error())
+		}
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	json.NewEncoder(w).Encode(out)
+}
+
+var errSerialization = errors.New("serialization")
+
+// decodeKinesis decodes a request body. The SDK input structs take
+// Kinesis's JSON member names case-insensitively and Data ([]byte) from
+// base64, which is what the wire format is.
+func decodeKinesis(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %v", errSerialization, err)
+	}
+	return nil
+}
+
+func kinesisError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", code)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+}
+
+// shardInfo is the one shard of a local stream.
+func shardInfo() map[string]any {
+	return map[string]any{
+		"ShardId":      shardID,
+		"HashKeyRange": map[string]string{"StartingHashKey": "0", "EndingHashKey": "340282366920938463463374607431768211455"},
+		"SequenceNumberRange": map[string]string{
+			"StartingSequenceNumber": formatSeq(0),
+		},
+	}
+}
+
+func (k *kinesisServer) describe(op string, name, arn *string) (any, error) {
+	st, err := k.streams.lookup(name, arn)
+	if err != nil {
+		return nil, err
+	}
+	created := float64(k.started.UnixMilli()) / 1000
+	desc := map[string]any{
+		"StreamName":              st.name,
+		"StreamARN":               k.streams.streamARN(st.name),
+		"StreamStatus":            "ACTIVE",
+		"StreamModeDetails":       map[string]string{"StreamMode": "PROVISIONED"},
+		"RetentionPeriodHours":    24,
+		"StreamCreationTimestamp": created,
+		"EnhancedMonitoring":      []any{map[string]any{"ShardLevelMetrics": []string{}}},
+		"EncryptionType":          "NONE",
+	}
+	switch op {
+	case "ListShards":
+		return map[string]any{"Shards": []any{shardInfo()}}, nil
+	case "DescribeStream":
+		desc["Shards"] = []any{shardInfo()}
+		desc["HasMoreShards"] = false
+		return map[string]any{"StreamDescription": desc}, nil
+	}
+	desc["OpenShardCount"] = 1
+	desc["ConsumerCount"] = 0
+	return map[string]any{"StreamDescriptionSummary": desc}, nil
+}
+
+func (k *kinesisServer) listStreams() any {
+	var sums []any
+	for _, n := range k.streams.names {
+		sums = append(sums, map[string]any{
+			"StreamName":              n,
+			"StreamARN":               k.streams.streamARN(n),
+			"StreamStatus":            "ACTIVE",
+			"StreamModeDetails":       map[string]string{"StreamMode": "PROVISIONED"},
+			"StreamCreationTimestamp": float64(k.started.UnixMilli()) / 1000,
+		})
+	}
+	return map[string]any{"StreamNames": k.streams.names, "HasMoreStreams": false, "StreamSummaries": sums}
+}
+
+// region and account of the ARNs and of the workers' environment: the
+// config's, else AWS's defaults for a machine with no account.
+func region(c *config.Config) string {
+	if c.AWS.Region != "" {
+		return c.AWS.Region
+	}
+	return "us-east-1"
+}
+
+func account(c *config.Config) string {
+	if c.AWS.Account != "" {
+		return c.AWS.Account
+	}
+	return "000000000000"
+}
+
+// Records returns up to max records of a stream from sequence number
+// from (a stream offset; 0 is the oldest): for tests, debugging and
+// readers that want the events themselves rather than their tracking.
+func (s *Streams) Records(streamName string, from int64, max int) ([]Record, error) {
+	st, ok := s.get(streamName)
+	if !ok {
+		return nil, &types.ResourceNotFoundException{Message: aws.String(fmt.Sprintf("Stream %s under account %s not found.", streamName, s.account))}
+	}
+	r := st.newReader()
+	defer r.close()
+	return r.read(from, max, 1<<62)
+}

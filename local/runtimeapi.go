@@ -1,0 +1,237 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// The Lambda Runtime API (2018-06-01), as AWS documents it, served on
+// loopback to one worker process: the worker asks for the next invocation
+// (a long poll), then posts its response or its error; a runtime that
+// cannot start posts an init error. Every worker has a server of its own,
+// so a request needs no routing and a worker that is killed takes nothing
+// else down.
+const runtimeAPIPrefix = "/2018-06-01/runtime"
+
+// maxResponse is the largest response Lambda accepts from a synchronous
+// invocation.
+const maxResponse = 6 << 20
+
+// invocation is one call of a function.
+type invocation struct {
+	id       string
+	payload  []byte
+	deadline time.Time
+	arn      string
+	traceID  string
+
+	once    sync.Once
+	done    chan struct{}
+	result  []byte         // the response, when err is nil
+	err     *FunctionError // the function's error
+	timeout time.Duration
+	taken   chan struct{} // closed when the worker took it
+	got     time.Time     // when; the deadline counts from then
+}
+
+func newInvocation(payload []byte, arn string) *invocation {
+	return &invocation{id: newRequestID(), payload: payload, arn: arn, traceID: newTraceID(), done: make(chan struct{}), taken: make(chan struct{})}
+}
+
+// finish completes the invocation once; later calls report false.
+func (inv *invocation) finish(result []byte, err *FunctionError) bool {
+	ok := false
+	inv.once.Do(func() {
+		inv.result, inv.err, ok = result, err, true
+		close(inv.done)
+	})
+	return ok
+}
+
+// FunctionError is a failed invocation: the error document a runtime
+// posted (errorType, errorMessage, stackTrace), or one the local runtime
+// made for a timeout or a crash, as Lambda does.
+type FunctionError struct {
+	Type    string          `json:"errorType"`
+	Message string          `json:"errorMessage"`
+	Raw     json.RawMessage `json:"-"` // the document as posted
+	// Status is what Lambda's REPORT line says: "" for an error the
+	// function returned, "timeout" or "error" when Lambda stopped it.
+	Status string `json:"-"`
+
+	requestID string
+}
+
+func (e *FunctionError) Error() string {
+	if e.Message == "" {
+		return e.Type
+	}
+	return e.Type + ": " + e.Message
+}
+
+// runtimeAPI is one worker's server.
+type runtimeAPI struct {
+	ln  net.Listener
+	srv *http.Server
+
+	next     chan *invocation // invocations for the worker to take
+	initErr  chan *FunctionError
+	stopping chan struct{}
+
+	mu      sync.Mutex
+	pending map[string]*invocation // taken, not yet answered
+	stopped bool
+}
+
+func startRuntimeAPI() (*runtimeAPI, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the Lambda Runtime API: %w", err)
+	}
+	a := &runtimeAPI{
+		ln:       ln,
+		next:     make(chan *invocation),
+		initErr:  make(chan *FunctionError, 1),
+		stopping: make(chan struct{}),
+		pending:  map[string]*invocation{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+runtimeAPIPrefix+"/invocation/next", a.handleNext)
+	mux.HandleFunc("POST "+runtimeAPIPrefix+"/invocation/{id}/response", a.handleResponse)
+	mux.HandleFunc("POST "+runtimeAPIPrefix+"/invocation/{id}/error", a.handleError)
+	mux.HandleFunc("POST "+runtimeAPIPrefix+"/init/error", a.handleInitError)
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go a.srv.Serve(ln)
+	return a, nil
+}
+
+func (a *runtimeAPI) address() string { return a.ln.Addr().String() }
+
+// stop ends the long poll and closes the server.
+func (a *runtimeAPI) stop() {
+	a.mu.Lock()
+	if !a.stopped {
+		a.stopped = true
+		close(a.stopping)
+	}
+	a.mu.Unlock()
+	a.srv.Close()
+}
+
+func (a *runtimeAPI) handleNext(w http.ResponseWriter, r *http.Request) {
+	var inv *invocation
+	select {
+	case inv = <-a.next:
+	case <-a.stopping:
+		apiError(w, http.StatusGone, "Runtime.Stopped", "the local runtime is stopping")
+		return
+	case <-r.Context().Done():
+		return
+	}
+	a.mu.Lock()
+	a.pending[inv.id] = inv
+	a.mu.Unlock()
+	// The deadline counts from here, as Lambda's does from the invoke
+	// after init.
+	inv.got = time.Now()
+	inv.deadline = inv.got.Add(inv.timeout)
+	close(inv.taken)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
+	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
+	h.Set("Lambda-Runtime-Invoked-Function-Arn", inv.arn)
+	h.Set("Lambda-Runtime-Trace-Id", inv.traceID)
+	w.Write(inv.payload)
+}
+
+func (a *runtimeAPI) take(w http.ResponseWriter, r *http.Request) (*invocation, []byte, bool) {
+	id := r.PathValue("id")
+	a.mu.Lock()
+	inv, ok := a.pending[id]
+	delete(a.pending, id)
+	a.mu.Unlock()
+	if !ok {
+		apiError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
+		return nil, nil, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxResponse+1))
+	if err != nil {
+		inv.finish(nil, &FunctionError{Type: "Runtime.Unknown", Message: "reading the response: " + err.Error(), Status: "error"})
+		apiError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		return nil, nil, false
+	}
+	return inv, body, true
+}
+
+func (a *runtimeAPI) handleResponse(w http.ResponseWriter, r *http.Request) {
+	inv, body, ok := a.take(w, r)
+	if !ok {
+		return
+	}
+	if len(body) > maxResponse {
+		inv.finish(nil, &FunctionError{Type: "Function.ResponseSizeTooLarge", Message: "Response payload size exceeded maximum allowed payload size (6291556 bytes)."})
+		apiError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Response payload size exceeded maximum allowed payload size")
+		return
+	}
+	inv.finish(body, nil)
+	accepted(w)
+}
+
+func (a *runtimeAPI) handleError(w http.ResponseWriter, r *http.Request) {
+	inv, body, ok := a.take(w, r)
+	if !ok {
+		return
+	}
+	inv.finish(nil, parseFunctionError(body, r.Header.Get("Lambda-Runtime-Function-Error-Type")))
+	accepted(w)
+}
+
+func (a *runtimeAPI) handleInitError(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxResponse))
+	fe := parseFunctionError(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"))
+	select {
+	case a.initErr <- fe:
+	default: // one is enough
+	}
+	accepted(w)
+}
+
+func parseFunctionError(body []byte, headerType string) *FunctionError {
+	fe := &FunctionError{}
+	if json.Unmarshal(body, fe) != nil || fe.Type == "" && fe.Message == "" {
+		fe.Message = string(body)
+	}
+	if json.Valid(body) {
+		fe.Raw = append(json.RawMessage(nil), body...)
+	}
+	if fe.Type == "" {
+		fe.Type = headerType
+	}
+	if fe.Type == "" {
+		fe.Type = "Unhandled"
+	}
+	return fe
+}
+
+func accepted(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	io.WriteString(w, `{"status":"OK"}`)
+}
+
+func apiError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"errorType": typ, "errorMessage": msg})
+}
+
+// errStopped is returned by invocations refused because the runtime stops.
+var errStopped = errors.New("the local runtime is stopping")
