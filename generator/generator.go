@@ -8,8 +8,8 @@ package generator
 
 import (
 	"bufio"
-	_ "embed"
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"go/format"
