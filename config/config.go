@@ -15,6 +15,10 @@ type Config struct {
 	Lambdas       []Lambda       `yaml:"lambdas"`
 	Subscriptions []Subscription `yaml:"subscriptions"`
 	Workflows     []Workflow     `yaml:"workflows"`
+	// Monitoring and Logging are opt-in: nil when the file has no such
+	// section, and then they add nothing to the template.
+	Monitoring *Monitoring `yaml:"monitoring"`
+	Logging    *Logging    `yaml:"logging"`
 
 	// File is the path the config was loaded from; Dir is its absolute
 	// folder, against which local sources are resolved.
@@ -128,6 +132,32 @@ type Workflow struct {
 	Flow        []string `yaml:"flow"`
 }
 
+// Monitoring asks for CloudWatch alarms on every function and tracker,
+// notifying an SNS topic, and a dashboard per workflow. Unset values take
+// the defaults.
+type Monitoring struct {
+	TopicARN             string   `yaml:"topic_arn"`
+	Emails               []string `yaml:"emails"`
+	Dashboard            *bool    `yaml:"dashboard"`
+	Period               Duration `yaml:"period"`
+	EvaluationPeriods    int      `yaml:"evaluation_periods"`
+	ErrorThreshold       int      `yaml:"error_threshold"`
+	IteratorAgeThreshold Duration `yaml:"iterator_age_threshold"`
+	TreatMissingData     string   `yaml:"treat_missing_data"`
+}
+
+// Logging asks for every log group xflow creates to be shipped to one
+// destination.
+type Logging struct {
+	DestinationARN string     `yaml:"destination_arn"`
+	FilterPattern  LogPattern `yaml:"filter_pattern"`
+}
+
+// LogPattern is a CloudWatch Logs filter pattern. Its own type, so that a
+// pattern YAML reads as a list or a mapping (`[ERROR]`, `{ $.level = 1 }`)
+// gets a message that says to quote it.
+type LogPattern string
+
 // Duration is a number of seconds, written in YAML as a whole number of
 // seconds or as a duration such as 90s, 15m, 6h or 7d.
 type Duration int
@@ -148,6 +178,13 @@ const (
 	DefaultBisectOnError    = true
 	DefaultParallelization  = 1
 	DefaultOnFailure        = "queue"
+
+	DefaultAlarmPeriod          = Duration(300)
+	DefaultEvaluationPeriods    = 1
+	DefaultErrorThreshold       = 1
+	DefaultIteratorAgeThreshold = Duration(300)
+	DefaultTreatMissingData     = "notBreaching"
+	DefaultDashboard            = true
 )
 
 // Events returns the events the config defines (one per subscription),

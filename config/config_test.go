@@ -173,6 +173,91 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestObservabilitySections: absent sections stay nil; `monitoring:` alone
+// turns monitoring on with every default; set values are kept.
+func TestObservabilitySections(t *testing.T) {
+	base := `
+lambdas:
+  - name: worker
+    source: testdata/errors/handler.py
+    handler: handle
+    runtime: python3.12
+subscriptions:
+  - event: Started
+    subscribers: [worker]
+workflows:
+  - id: start
+    flow: [Started]
+`
+	c, err := Parse("x.yaml", []byte(base), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Monitoring != nil || c.Logging != nil {
+		t.Errorf("absent sections: monitoring %+v, logging %+v, want nil", c.Monitoring, c.Logging)
+	}
+
+	c, err = Parse("x.yaml", []byte(base+"monitoring:\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := true
+	want := &Monitoring{Dashboard: &on, Period: 300, EvaluationPeriods: 1, ErrorThreshold: 1, IteratorAgeThreshold: 300, TreatMissingData: "notBreaching"}
+	if diff := cmp.Diff(want, c.Monitoring); diff != "" {
+		t.Errorf("monitoring defaults (-want +got):\n%s", diff)
+	}
+
+	c, err = Parse("x.yaml", []byte(base+`monitoring:
+  topic_arn: arn:aws:sns:eu-west-1:123456789012:alerts
+  dashboard: false
+  period: 1m
+  evaluation_periods: 3
+  error_threshold: 5
+  iterator_age_threshold: 15m
+  treat_missing_data: missing
+logging:
+  destination_arn: arn:aws:lambda:eu-west-1:123456789012:function:shipper:live
+  filter_pattern: '{ $.level = "ERROR" }'
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	want = &Monitoring{TopicARN: "arn:aws:sns:eu-west-1:123456789012:alerts", Dashboard: &off, Period: 60, EvaluationPeriods: 3,
+		ErrorThreshold: 5, IteratorAgeThreshold: 900, TreatMissingData: "missing"}
+	if diff := cmp.Diff(want, c.Monitoring); diff != "" {
+		t.Errorf("monitoring (-want +got):\n%s", diff)
+	}
+	if l := c.Logging; l == nil || l.DestinationARN != "arn:aws:lambda:eu-west-1:123456789012:function:shipper:live" || l.FilterPattern != `{ $.level = "ERROR" }` {
+		t.Errorf("logging = %+v", l)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings %v", Errors(c.Warnings))
+	}
+}
+
+// A dashboard needs a workflow: without one, monitoring says so.
+func TestMonitoringWithoutWorkflowWarns(t *testing.T) {
+	c, err := Parse("x.yaml", []byte(`
+lambdas:
+  - name: worker
+    source: testdata/errors/handler.py
+    handler: handle
+    runtime: python3.12
+subscriptions:
+  - event: Started
+    subscribers: [worker]
+monitoring:
+  emails: [ops@example.com]
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0].Error(), "x.yaml:11:3: monitoring: the config has no workflow, so no dashboard is made") {
+		t.Errorf("warnings = %v", Errors(c.Warnings))
+	}
+}
+
 func TestWarningsDoNotFail(t *testing.T) {
 	data := `
 lambdas:

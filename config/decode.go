@@ -261,6 +261,19 @@ func (s *Subscriber) decodeNode(d *decoder, n *yaml.Node, path string) {
 	}
 }
 
+// decodeNode reads a filter pattern, which must be text: the space-delimited
+// and JSON patterns ([w1, w2], { $.level = "ERROR" }) look like YAML lists
+// and mappings unless quoted.
+func (p *LogPattern) decodeNode(d *decoder, n *yaml.Node, path string) {
+	switch {
+	case isNull(n):
+	case n.Kind != yaml.ScalarNode:
+		d.errorf(n, path, `quote the pattern, such as filter_pattern: '{ $.level = "ERROR" }'`, "expected a filter pattern, found %s: unquoted, YAML reads [ ] and { } as a list and a mapping", kindName(n))
+	default:
+		*p = LogPattern(n.Value)
+	}
+}
+
 // decodeNode reads whole seconds or a duration such as 90s, 15m, 6h, 7d.
 func (dur *Duration) decodeNode(d *decoder, n *yaml.Node, path string) {
 	const hint = "write seconds, or a duration such as 90s, 15m, 6h or 7d"

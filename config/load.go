@@ -143,6 +143,17 @@ func (c *Config) applyDefaults() {
 		s.Shards = or(s.Shards, DefaultShards)
 		s.RetentionHours = or(s.RetentionHours, DefaultRetentionHours)
 	}
+	if m := c.Monitoring; m != nil {
+		if m.Dashboard == nil {
+			on := DefaultDashboard
+			m.Dashboard = &on
+		}
+		m.Period = Duration(or(int(m.Period), int(DefaultAlarmPeriod)))
+		m.EvaluationPeriods = or(m.EvaluationPeriods, DefaultEvaluationPeriods)
+		m.ErrorThreshold = or(m.ErrorThreshold, DefaultErrorThreshold)
+		m.IteratorAgeThreshold = Duration(or(int(m.IteratorAgeThreshold), int(DefaultIteratorAgeThreshold)))
+		m.TreatMissingData = orStr(m.TreatMissingData, DefaultTreatMissingData)
+	}
 }
 
 func or(v, def int) int {

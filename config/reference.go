@@ -70,6 +70,20 @@ var docs = map[string]keyDoc{
 	"workflows[].id":          {Doc: "Workflow id (the tracker name `tracker_<id>` must fit in 64 characters). Required.", Example: "compute_word_count"},
 	"workflows[].description": {Doc: "What the workflow does.", Example: "Counts the words of an uploaded file."},
 	"workflows[].flow":        {Doc: "The workflow's events in order, each defined under `subscriptions`, each once. Every event must carry `execution_id`.", Example: "[FileUploaded, FileDownloaded]"},
+
+	"monitoring":                        {Doc: "Opt-in CloudWatch monitoring (`monitoring:` alone takes every default). Every function and tracker gets alarms: its errors; the age of the oldest record its subscriptions have yet to read; and the records it gives up on (its `queue` failure queue holding messages, or, for an ARN destination, Lambda failing to deliver to it). They notify one SNS topic. Each workflow also gets a dashboard `<stack_name>-<workflow_id>-<region>` graphing invocations, errors, duration, throttles and iterator age of each function subscribed to its events and of its tracker, and the incoming records and throughput exceeded of each of its streams."},
+	"monitoring.topic_arn":              {Doc: "An existing SNS topic (same region) for the alarms to notify. Without it xflow creates the topic `<stack_name>-alarms`.", Example: "arn:aws:sns:eu-west-1:123456789012:ops-alerts"},
+	"monitoring.emails":                 {Doc: "E-mail addresses subscribed to the topic xflow creates; each receives a confirmation mail to accept. Not with `topic_arn`.", Example: "[ops@example.com]"},
+	"monitoring.dashboard":              {Doc: "Create a CloudWatch dashboard per workflow.", Default: "true", Example: "false"},
+	"monitoring.period":                 {Doc: "Period of the alarms and the dashboard's graphs: a whole number of minutes, at most 1d (the metrics are published once a minute).", Default: "5m", Example: "1m"},
+	"monitoring.evaluation_periods":     {Doc: "Periods in a row that must breach before an alarm fires (together at most a day).", Default: "1", Example: "3"},
+	"monitoring.error_threshold":        {Doc: "Errors of a function in one period that fire its error alarm.", Default: "1", Example: "5"},
+	"monitoring.iterator_age_threshold": {Doc: "A function whose oldest unread record is older than this is falling behind its streams: its iterator age alarm fires. Keep it below `max_record_age`, after which records are dropped.", Default: "5m", Example: "15m"},
+	"monitoring.treat_missing_data":     {Doc: "How an alarm counts periods without data: `notBreaching` (an idle function is healthy), `breaching`, `ignore` or `missing`.", Default: "notBreaching", Example: "missing"},
+
+	"logging":                 {Doc: "Opt-in central logging: every log group xflow creates (each function's and tracker's `/aws/lambda/<name>` and each tracking log group `/xFlow/track/<workflow_id>`) is shipped to one destination by a subscription filter. Retention is unchanged: `general.log_retention_days`, `lambdas[].log_retention_days` and `general.track_retention_days` still set how long CloudWatch keeps each group. A log group has at most two subscription filters; xflow uses one."},
+	"logging.destination_arn": {Doc: "Where the logs go, in the deploying account and region: a Kinesis stream or a Firehose delivery stream (xflow creates the role CloudWatch Logs assumes, allowed to write only there) or a Lambda function (xflow adds the permission for CloudWatch Logs to invoke it). Required.", Example: "arn:aws:firehose:eu-west-1:123456789012:deliverystream/central-logs"},
+	"logging.filter_pattern":  {Doc: "CloudWatch Logs filter pattern selecting the events shipped; empty ships every line.", Default: "\"\"", Example: "\"?ERROR ?WARN\""},
 }
 
 // mappingKeys are documented once and apply at two levels.
@@ -180,6 +194,8 @@ func schemaOf(t reflect.Type, path string) map[string]any {
 		s["enum"] = rs
 	case "general.architecture", "lambdas[].architecture":
 		s["enum"] = []string{"x86_64", "arm64"}
+	case "monitoring.treat_missing_data":
+		s["enum"] = treatMissingData
 	}
 	if strings.HasSuffix(path, "starting_position") {
 		s["enum"] = []string{"TRIM_HORIZON", "LATEST"}

@@ -108,6 +108,7 @@ func (v *validator) validate() {
 	if len(c.Lambdas) == 0 && len(c.Subscriptions) == 0 {
 		v.errorf("", "add a lambdas: and a subscriptions: section; see examples/wordcount/xflow.yaml", "the config defines no lambdas and no subscriptions")
 	}
+	v.openSections()
 	scheme := v.general()
 	v.aws()
 	events := v.subscriptions(scheme)
@@ -115,6 +116,8 @@ func (v *validator) validate() {
 	v.subscribers()
 	v.workflows(scheme, events)
 	v.unused()
+	v.monitoring()
+	v.logging(scheme)
 }
 
 func (v *validator) general() names.Scheme {

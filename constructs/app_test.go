@@ -299,7 +299,7 @@ func TestWildcardAllowList(t *testing.T) {
 			t.Errorf("wildcardAllowed(%s) = false", a)
 		}
 	}
-	for _, actions := range [][]string{streamReadActions, streamWriteActions, logWriteActions, queueSendActions, topicPublishActions} {
+	for _, actions := range [][]string{streamReadActions, streamWriteActions, logWriteActions, queueSendActions, topicPublishActions, logsToKinesisActions, logsToFirehoseActions} {
 		for _, a := range actions {
 			if wildcardAllowed(a) {
 				t.Errorf("wildcardAllowed(%s) = true, want only the VPC actions", a)

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/xflowhq/xflow/constructs/spec"
+	"github.com/xflowhq/xflow/names"
 )
 
 // appBuilder creates the stacks of a layout, in order.
@@ -25,16 +26,29 @@ type appBuilder struct {
 	// are in their own stack (and in the single stack of a small spec).
 	streams     map[string]awskinesis.IStream
 	streamStack map[string]string
+	// topic is the alarm topic xflow creates, in the first stack.
+	topic      AlarmTopic
+	topicStack string
 }
 
 func (b *appBuilder) build() error {
 	b.streams = map[string]awskinesis.IStream{}
 	b.streamStack = map[string]string{}
-	for _, plan := range b.layout.Stacks {
+	for n, plan := range b.layout.Stacks {
 		b.current = plan.Name
 		stack := b.newStack(plan)
 		for _, d := range plan.DependsOn {
 			stack.AddStackDependency(b.byName[d], jsii.String("xflow: deploy order"))
+		}
+		// The first stack is the config's root stack, the one every other
+		// stack deploys after: the alarm topic lives there (PlanStacks
+		// counts it there).
+		if m := b.spec.Monitoring; n == 0 && m != nil && m.TopicName != "" {
+			topic, err := NewAlarmTopic(stack, "AlarmTopic", &AlarmTopicProps{Monitoring: m})
+			if err != nil {
+				return err
+			}
+			b.topic, b.topicStack = topic, plan.Name
 		}
 		for _, i := range plan.Streams {
 			es, err := NewEventStream(stack, "Stream-"+b.spec.Streams[i].Event, &EventStreamProps{Stream: &b.spec.Streams[i]})
@@ -53,12 +67,20 @@ func (b *appBuilder) build() error {
 			role = awsiam.Role_FromRoleName(stack, jsii.String("ExecutionRole"), jsii.String(b.spec.RoleName),
 				&awsiam.FromRoleNameOptions{Mutable: jsii.Bool(false)})
 		}
+		alarms := b.alarmsFor(plan.Name)
+		var logs LogShipping
+		if b.spec.Logging != nil {
+			var err error
+			if logs, err = NewLogShipping(stack, "LogShipping", &LogShippingProps{Logging: b.spec.Logging, Prefix: b.spec.Prefix}); err != nil {
+				return err
+			}
+		}
 		if len(plan.Functions) > 0 {
 			network := ImportNetwork(stack, "Network", b.spec.VPC)
 			for _, i := range plan.Functions {
 				f := &b.spec.Functions[i]
 				if _, err := NewStep(stack, "Step-"+functionKey(f), &StepProps{
-					Function: f, Streams: streams, Role: role, Network: network,
+					Function: f, Streams: streams, Role: role, Network: network, Alarms: alarms, Logs: logs,
 				}); err != nil {
 					return err
 				}
@@ -68,12 +90,69 @@ func (b *appBuilder) build() error {
 			t := &b.spec.Trackers[i]
 			if _, err := NewWorkflowTracker(stack, "Tracker-"+workflowKey(t), &WorkflowTrackerProps{
 				Tracker: t, Streams: streams, AssetDir: b.opts.TrackerAssetDir, Prefix: b.spec.Prefix, Role: role,
+				Alarms: alarms, Logs: logs,
 			}); err != nil {
+				return err
+			}
+			if err := b.dashboard(stack, t); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// alarmsFor returns how the functions of a stack are watched, nil without
+// monitoring. The alarms reach the topic xflow creates by reference in its
+// own stack, and by its deterministic ARN from the others, which deploy
+// after it: no export.
+func (b *appBuilder) alarmsFor(stack string) *Alarms {
+	m := b.spec.Monitoring
+	switch {
+	case m == nil:
+		return nil
+	case m.TopicARN != "":
+		return &Alarms{Monitoring: m, Topic: jsii.String(m.TopicARN)}
+	case b.topic != nil && b.topicStack == stack:
+		return &Alarms{Monitoring: m, Topic: b.topic.TopicArn()}
+	}
+	return &Alarms{Monitoring: m, Topic: awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:"+m.TopicName), nil)}
+}
+
+// dashboard adds the dashboard of a tracker's workflow beside it, when
+// monitoring asks for dashboards.
+func (b *appBuilder) dashboard(stack awscdk.Stack, t *spec.Tracker) error {
+	s := b.spec
+	if s.Monitoring == nil || !s.Monitoring.Dashboards {
+		return nil
+	}
+	region := s.Region
+	if region == "" {
+		region = regionRef
+	}
+	props := &WorkflowDashboardProps{
+		Name:               names.Dashboard(s.StackName, t.Workflow, region),
+		Workflow:           t.Workflow,
+		Region:             region,
+		Tracker:            t.Name,
+		TrackLogGroup:      t.LogGroup,
+		Events:             t.Events,
+		PeriodSeconds:      s.Monitoring.PeriodSeconds,
+		ErrorThreshold:     s.Monitoring.ErrorThreshold,
+		IteratorAgeSeconds: s.Monitoring.IteratorAgeSeconds,
+	}
+	for _, f := range workflowFunctions(s, t) {
+		props.Functions = append(props.Functions, f.Name)
+	}
+	for _, e := range t.Events {
+		for _, st := range s.Streams {
+			if st.Event == e {
+				props.Streams = append(props.Streams, st.Name)
+			}
+		}
+	}
+	_, err := NewWorkflowDashboard(stack, "Dashboard-"+workflowKey(t), props)
+	return err
 }
 
 func (b *appBuilder) newStack(plan StackPlan) awscdk.Stack {
@@ -90,7 +169,11 @@ func (b *appBuilder) newStack(plan StackPlan) awscdk.Stack {
 			GenerateBootstrapVersionRule: jsii.Bool(b.opts.BootstrapVersionRule),
 		}),
 	})
-	awscdk.Tags_Of(stack).Add(jsii.String(TagWorkflowConfig), jsii.String(s.StackName), nil)
+	// Dashboards are left untagged: CloudFormation accepts their Tags only
+	// recently, and cfn-lint (E3002) and emulators do not yet.
+	awscdk.Tags_Of(stack).Add(jsii.String(TagWorkflowConfig), jsii.String(s.StackName), &awscdk.TagProps{
+		ExcludeResourceTypes: jsii.Strings("AWS::CloudWatch::Dashboard"),
+	})
 	b.stacks = append(b.stacks, stack)
 	b.byName[plan.Name] = stack
 	return stack

@@ -2,11 +2,15 @@
 // calls to turn a Spec (the resolved YAML workflow configuration) into
 // CloudFormation: one Kinesis stream per event (EventStream), one Lambda
 // function with its subscriptions per config lambda (Step), and one tracker
-// function per workflow (WorkflowTracker). NewWorkflowApp puts them together
-// into one stack, or spreads them over several when they do not fit one,
-// with an assignment that adding or removing a function does not disturb
-// (PlanStacks, split.go); BuildTracker compiles the tracker Lambda's binary
-// at synth time.
+// function per workflow (WorkflowTracker); and, when the spec asks for
+// them, alarms beside each function that notify one topic (Alarms,
+// AlarmTopic), a dashboard per workflow (WorkflowDashboard) and the
+// subscription filters that ship every log group to a central destination
+// (LogShipping). NewWorkflowApp puts them together into one stack, or
+// spreads them over several when they do not fit one, with an assignment
+// that adding or removing a function does not disturb (PlanStacks,
+// split.go); BuildTracker compiles the tracker Lambda's binary at synth
+// time.
 //
 // The generated app is meant to stay readable, editable CDK code: each
 // construct follows the usual shape (XxxProps, an exported interface with

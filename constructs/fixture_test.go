@@ -224,6 +224,93 @@ func importedSpec(t testing.TB, src string) *spec.Spec {
 	}
 }
 
+// Values of the monitored stacks.
+const (
+	alarmTopicName  = "monitored-alarms"
+	existingTopic   = "arn:aws:sns:eu-west-1:123456789012:ops-alerts"
+	firehoseDest    = "arn:aws:firehose:us-east-1:123456789012:deliverystream/central-logs"
+	lambdaDest      = "arn:aws:lambda:eu-west-1:123456789012:function:log-shipper"
+	kinesisDest     = "arn:aws:kinesis:us-east-1:123456789012:stream/central-logs"
+	monitoredPrefix = "ops_"
+)
+
+var alarmEmails = []string{"ops@example.com", "oncall@example.com"}
+
+// monitoredSpec is a workflow with monitoring (a topic xflow creates, with
+// e-mail subscriptions, and dashboards) and logging to Firehose. Its
+// functions cover every alarm: pay uses its own failure queue, ship sends
+// failures to a topic, audit discards them and is outside the workflow,
+// and report subscribes to nothing.
+func monitoredSpec(t testing.TB, src string) *spec.Spec {
+	t.Helper()
+	m := subscriberMapping()
+	toTopic := m
+	toTopic.OnFailure, toTopic.OnFailureTarget = spec.OnFailureARN, failureTopic
+	none := m
+	none.OnFailure = spec.OnFailureNone
+	fn := func(name string, emits []string, subs ...spec.Subscription) spec.Function {
+		file := filepath.Join(src, "monitored", name+".py")
+		writeFile(t, file, "def handle(event, context):\n    return None\n")
+		return spec.Function{
+			Lambda: name, Name: name, Handler: name + ".handle", Runtime: "python3.13", LogRetentionDays: 14,
+			Code: spec.Code{Kind: spec.CodeFile, Path: file}, Emits: emits, Subscriptions: subs,
+		}
+	}
+	return &spec.Spec{
+		StackName: "monitored",
+		Streams: []spec.Stream{
+			{Event: "Ordered", Name: "Ordered"}, {Event: "Paid", Name: "Paid"},
+			{Event: "Shipped", Name: "Shipped"}, {Event: "Audited", Name: "Audited"},
+		},
+		Functions: []spec.Function{
+			fn("pay", []string{"Paid"}, spec.Subscription{Event: "Ordered", Mapping: m}),
+			fn("ship", []string{"Shipped"}, spec.Subscription{Event: "Paid", Mapping: toTopic}),
+			fn("audit", nil, spec.Subscription{Event: "Audited", Mapping: none}),
+			fn("report", []string{"Audited"}),
+		},
+		Trackers: []spec.Tracker{{
+			Workflow: "order_flow", Name: "tracker_order_flow", LogGroup: "/xFlow/track/order_flow", LogRetentionDays: 7,
+			Events: []string{"Ordered", "Paid", "Shipped"}, Mapping: trackerMapping(),
+		}},
+		Monitoring: &spec.Monitoring{
+			TopicName: alarmTopicName, Emails: alarmEmails, Dashboards: true,
+			PeriodSeconds: 300, EvaluationPeriods: 2, ErrorThreshold: 3, IteratorAgeSeconds: 600,
+			TreatMissingData: "notBreaching",
+		},
+		Logging: &spec.Logging{DestinationARN: firehoseDest, FilterPattern: "?ERROR ?WARN"},
+	}
+}
+
+// existingTopicSpec alarms an existing topic, without dashboards, and
+// ships logs to a Lambda function, with a prefix and a pinned region.
+func existingTopicSpec(t testing.TB, src string) *spec.Spec {
+	t.Helper()
+	file := filepath.Join(src, "existing", "work.py")
+	writeFile(t, file, "def handle(event, context):\n    return None\n")
+	p := monitoredPrefix
+	return &spec.Spec{
+		StackName: "monitored-existing",
+		Prefix:    p,
+		Region:    "eu-west-1",
+		Account:   "123456789012",
+		Streams:   []spec.Stream{{Event: "Job", Name: p + "Job"}},
+		Functions: []spec.Function{{
+			Lambda: "work", Name: p + "work", Handler: "work.handle", Runtime: "python3.13", LogRetentionDays: 14,
+			Code:          spec.Code{Kind: spec.CodeFile, Path: file},
+			Subscriptions: []spec.Subscription{{Event: "Job", Mapping: subscriberMapping()}},
+		}},
+		Trackers: []spec.Tracker{{
+			Workflow: "job_flow", Name: p + "tracker_job_flow", LogGroup: "/xFlow/track/" + p + "job_flow", LogRetentionDays: 7,
+			Events: []string{"Job"}, Mapping: trackerMapping(),
+		}},
+		Monitoring: &spec.Monitoring{
+			TopicARN: existingTopic, PeriodSeconds: 60, EvaluationPeriods: 1, ErrorThreshold: 1, IteratorAgeSeconds: 300,
+			TreatMissingData: "missing",
+		},
+		Logging: &spec.Logging{DestinationARN: lambdaDest},
+	}
+}
+
 // synthesized is one stack of the shared app.
 type synthesized struct {
 	spec     *spec.Spec
@@ -242,8 +329,8 @@ var shared struct {
 	err     error
 }
 
-// sharedSynth synthesizes the wordcount, variants, imported, producer and
-// consumer stacks in one app, once for the whole package: a synth costs
+// sharedSynth synthesizes the wordcount, variants, imported, monitored,
+// monitored-existing, producer and consumer stacks in one app, once for the whole package: a synth costs
 // seconds of jsii.
 func sharedSynth(t *testing.T) map[string]*synthesized {
 	t.Helper()
@@ -255,7 +342,8 @@ func sharedSynth(t *testing.T) map[string]*synthesized {
 		}
 		src := filepath.Join(shared.dir, "src")
 		shared.outdir = filepath.Join(shared.dir, "cdk.out")
-		specs := []*spec.Spec{wordcountSpec(t, src), variantsSpec(t, src), importedSpec(t, src)}
+		specs := []*spec.Spec{wordcountSpec(t, src), variantsSpec(t, src), importedSpec(t, src),
+			monitoredSpec(t, src), existingTopicSpec(t, src)}
 		asset := fakeTrackerAsset(t, filepath.Join(shared.dir, "tracker"))
 
 		start := time.Now()

@@ -88,6 +88,8 @@ type destinations struct {
 	queueArn *string
 	queues   []*string // ARNs of SQS destinations, the own queue included
 	topics   []*string // ARNs of SNS destinations
+	// external tells whether a subscription sends failures to an ARN.
+	external bool
 }
 
 // of returns the ARN failed batches of m go to, or nil for none.
@@ -101,6 +103,7 @@ func (d *destinations) of(m spec.Mapping) (*string, error) {
 			return nil, err
 		}
 		arn := jsii.String(m.OnFailureTarget)
+		d.external = true
 		if service == "sns" {
 			d.topics = appendNew(d.topics, arn)
 		} else {

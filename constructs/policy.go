@@ -29,6 +29,12 @@ var (
 	queueSendActions    = []string{"sqs:SendMessage"}
 	topicPublishActions = []string{"sns:Publish"}
 
+	// logsToKinesisActions and logsToFirehoseActions are what CloudWatch
+	// Logs needs to deliver a subscription filter to a Kinesis stream or a
+	// Firehose delivery stream, with the role xflow gives it.
+	logsToKinesisActions  = streamWriteActions
+	logsToFirehoseActions = []string{"firehose:PutRecord", "firehose:PutRecordBatch"}
+
 	// vpcActions are what Lambda needs to manage a function's network
 	// interfaces in a VPC: AWSLambdaVPCAccessExecutionRole without its log
 	// actions. They are the only actions granted on Resource "*": EC2's

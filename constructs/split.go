@@ -47,6 +47,14 @@ import (
 //     order `cdk deploy --all`: streams first, and a stack made by a split
 //     after the stack it was split from, so that a moved function is
 //     deleted from its old stack before its new stack creates it.
+//   - Monitoring and logging add to the units, not between them: a
+//     function's alarms and subscription filter are counted in its step, a
+//     tracker's with its workflow's dashboard in its tracker, and what a
+//     stack needs once (the log shipping role or Lambda permissions; in the
+//     first stack, the alarm topic and its subscriptions) as the stack's
+//     overhead. Alarms in other stacks reach the topic by its deterministic
+//     ARN, and dashboards name functions and streams, so no reference
+//     crosses stacks. Without those sections the layout is unchanged.
 
 // Limits of one stack that xflow keeps to: the acceptance bounds.
 const (
@@ -137,7 +145,6 @@ type unit struct {
 // PlanStacks decides the layout of a valid spec. It fails when one unit
 // alone cannot fit a stack (a workflow of hundreds of events, say).
 func PlanStacks(s *spec.Spec) (*Layout, error) {
-	imported := s.RoleName != ""
 	streams := make([]unit, len(s.Streams))
 	for i := range s.Streams {
 		streams[i] = newUnit(i, s.Streams[i].Event, 1, streamBytes)
@@ -145,26 +152,27 @@ func PlanStacks(s *spec.Spec) (*Layout, error) {
 	functions := make([]unit, len(s.Functions))
 	for i := range s.Functions {
 		f := &s.Functions[i]
-		functions[i] = newUnit(i, functionKey(f), stepResources(f, imported), stepBytes(f))
+		functions[i] = newUnit(i, functionKey(f), stepResources(s, f), stepBytes(s, f))
 	}
 	trackers := make([]unit, len(s.Trackers))
 	for i := range s.Trackers {
 		t := &s.Trackers[i]
-		trackers[i] = newUnit(i, workflowKey(t), trackerResources(t, imported), trackerBytes(t))
+		trackers[i] = newUnit(i, workflowKey(t), trackerResources(s, t), trackerBytes(s, t))
 	}
 
 	all := slices.Concat(streams, functions, trackers)
-	if r, b := weight(all); r <= stackResourceBudget && b <= stackByteBudget {
+	if r, b := weight(all); fits(r, b, s, StackAll, "") {
+		or, ob := stackOverhead(s, StackAll, "")
 		return &Layout{Stacks: []StackPlan{{
 			Name: s.StackName, Kind: StackAll,
 			Streams: indexes(streams), Functions: indexes(functions), Trackers: indexes(trackers),
-			Resources: r, Bytes: b,
+			Resources: r + or, Bytes: b + ob,
 		}}}, nil
 	}
 
 	var problems []string
 	for _, u := range all {
-		if u.resources > stackResourceBudget || u.bytes > stackByteBudget {
+		if !fits(u.resources, u.bytes, s, StackFunctions, "") {
 			problems = append(problems, fmt.Sprintf("%s needs %d resources (~%d KB), more than one stack holds (%d resources, %d KB)",
 				u.key, u.resources, u.bytes/1000, stackResourceBudget, stackByteBudget/1000))
 		}
@@ -178,13 +186,14 @@ func PlanStacks(s *spec.Spec) (*Layout, error) {
 		kind  string
 		units []unit
 	}{{StackStreams, streams}, {StackFunctions, functions}, {StackTrackers, trackers}} {
-		for _, b := range buckets(k.units, "") {
+		for _, b := range buckets(k.units, "", func(r, by int, prefix string) bool { return fits(r, by, s, k.kind, prefix) }) {
 			name := stackName(s.StackName, k.kind, b.prefix)
 			if err := names.CheckStackName(name); err != nil {
 				return nil, fmt.Errorf("spec: stack %s of the split: %w (use a shorter stack_name)", name, err)
 			}
 			r, by := weight(b.units)
-			st := StackPlan{Name: name, Kind: k.kind, Bucket: b.prefix, Resources: r, Bytes: by}
+			or, ob := stackOverhead(s, k.kind, b.prefix)
+			st := StackPlan{Name: name, Kind: k.kind, Bucket: b.prefix, Resources: r + or, Bytes: by + ob}
 			switch k.kind {
 			case StackStreams:
 				st.Streams = indexes(b.units)
@@ -258,13 +267,13 @@ type bucket struct {
 	units  []unit
 }
 
-// buckets splits units by hash prefix until each bucket fits a stack.
-// Empty buckets are dropped.
-func buckets(units []unit, prefix string) []bucket {
+// buckets splits units by hash prefix until each bucket fits a stack, as
+// fit tells for the bucket's weight and prefix. Empty buckets are dropped.
+func buckets(units []unit, prefix string, fit func(resources, bytes int, prefix string) bool) []bucket {
 	if len(units) == 0 {
 		return nil
 	}
-	if r, b := weight(units); (r <= stackResourceBudget && b <= stackByteBudget) || len(prefix) == 64 {
+	if r, b := weight(units); fit(r, b, prefix) || len(prefix) == 64 {
 		return []bucket{{prefix: prefix, units: units}}
 	}
 	bit := uint(63 - len(prefix))
@@ -276,7 +285,7 @@ func buckets(units []unit, prefix string) []bucket {
 			one = append(one, u)
 		}
 	}
-	return append(buckets(zero, prefix+"0"), buckets(one, prefix+"1")...)
+	return append(buckets(zero, prefix+"0", fit), buckets(one, prefix+"1", fit)...)
 }
 
 // stackName names the stack of a bucket: the kind's base name, then the
@@ -327,35 +336,101 @@ func usesOwnQueue(m spec.Mapping) bool {
 	return m.OnFailure == spec.OnFailureQueue || m.OnFailure == ""
 }
 
-// stepResources counts what NewStep creates: the function, its log group,
-// its role (unless imported), its failure queue (if a subscription uses
-// it) and one mapping per subscription.
-func stepResources(f *spec.Function, importedRole bool) int {
-	n := 2 + len(f.Subscriptions)
-	if !importedRole {
-		n++
+// fits tells whether units weighing resources and bytes fit a stack of a
+// kind and bucket prefix, with what the stack holds besides them.
+func fits(resources, bytes int, s *spec.Spec, kind, prefix string) bool {
+	r, b := stackOverhead(s, kind, prefix)
+	return resources+r <= stackResourceBudget && bytes+b <= stackByteBudget
+}
+
+// stackOverhead counts what a stack holds besides its units: the alarm
+// topic and its e-mail subscriptions in the first stack (the one stack, or
+// the root bucket of streams), and in a stack with log groups (any but a
+// stream stack) what log shipping needs once per stack: the role of a
+// Kinesis or Firehose destination, or a Lambda destination's permissions
+// (one for the functions' log groups, one for the tracking log groups).
+func stackOverhead(s *spec.Spec, kind, prefix string) (resources, bytes int) {
+	first := kind == StackAll || (kind == StackStreams && strings.Trim(prefix, "0") == "")
+	if m := s.Monitoring; m != nil && m.TopicName != "" && first {
+		resources += 1 + len(m.Emails)
+		bytes += topicBytes + subscriptionBytes*len(m.Emails)
 	}
-	for _, s := range f.Subscriptions {
-		if usesOwnQueue(s.Mapping) {
-			n++
-			break
+	if l := s.Logging; l != nil && kind != StackStreams {
+		n := 1
+		if k, _ := spec.LogDestinationKind(l.DestinationARN); k == spec.LogToLambda && kind != StackFunctions {
+			n = 2
 		}
+		resources += n
+		bytes += bytesPerResource * 2 * n
+	}
+	return resources, bytes
+}
+
+// failureKinds tells whether mappings send failures to xflow's queue and
+// to an ARN.
+func failureKinds(mappings ...spec.Mapping) (ownQueue, external bool) {
+	for _, m := range mappings {
+		ownQueue = ownQueue || usesOwnQueue(m)
+		external = external || m.OnFailure == spec.OnFailureARN
+	}
+	return ownQueue, external
+}
+
+// watchResources counts the alarms (Alarms.watch) and subscription filters
+// (LogShipping.Subscribe) of a function with logGroups log groups.
+func watchResources(s *spec.Spec, subscribed, ownQueue, external bool, logGroups int) int {
+	n := 0
+	if s.Monitoring != nil {
+		n++ // errors
+		for _, has := range []bool{subscribed, ownQueue, external} {
+			if has {
+				n++
+			}
+		}
+	}
+	if s.Logging != nil {
+		n += logGroups
 	}
 	return n
 }
 
+// stepResources counts what NewStep creates: the function, its log group,
+// its role (unless imported), its failure queue (if a subscription uses
+// it), one mapping per subscription, and with monitoring and logging its
+// alarms and its log group's subscription filter.
+func stepResources(s *spec.Spec, f *spec.Function) int {
+	n := 2 + len(f.Subscriptions)
+	if s.RoleName == "" {
+		n++
+	}
+	mappings := make([]spec.Mapping, len(f.Subscriptions))
+	for i, sub := range f.Subscriptions {
+		mappings[i] = sub.Mapping
+	}
+	own, external := failureKinds(mappings...)
+	if own {
+		n++
+	}
+	return n + watchResources(s, len(f.Subscriptions) > 0, own, external, 1)
+}
+
 // trackerResources counts what NewWorkflowTracker creates: the function,
-// two log groups, its role (unless imported), its queue and one mapping
-// per event.
-func trackerResources(t *spec.Tracker, importedRole bool) int {
+// two log groups, its role (unless imported), its queue, one mapping per
+// event, and with monitoring and logging its alarms, the subscription
+// filters of its two log groups and the workflow's dashboard.
+func trackerResources(s *spec.Spec, t *spec.Tracker) int {
 	n := 3 + len(t.Events)
-	if !importedRole {
+	if s.RoleName == "" {
 		n++
 	}
-	if usesOwnQueue(t.Mapping) {
+	own, external := failureKinds(t.Mapping)
+	if own {
 		n++
 	}
-	return n
+	if s.Monitoring != nil && s.Monitoring.Dashboards {
+		n++
+	}
+	return n + watchResources(s, len(t.Events) > 0, own, external, 2)
 }
 
 // Template bytes, estimated generously from measured templates (about
@@ -366,16 +441,61 @@ const (
 	bytesPerResource = 1100
 	bytesPerStream   = 500 // a policy statement and a mapping or env entry
 	streamBytes      = 700
+	topicBytes       = 600
+	// subscriptionBytes is an e-mail subscription, besides the address.
+	subscriptionBytes = 500
+	// A dashboard's body is a JSON string in the template, its quotes
+	// escaped: a fixed part (measured: 2 KB), and a line of a graph per
+	// function and per stream (measured: 90 bytes and the name twice).
+	dashboardBytes     = 3000
+	dashboardLineBytes = 140
 )
 
-func stepBytes(f *spec.Function) int {
-	n := bytesPerResource*stepResources(f, false) + 2*len(f.Description) + 2*len(f.Code.Path)
+// ownRoleBytes counts the role of a unit whether or not it is imported:
+// the estimate stays generous.
+func ownRoleBytes(s *spec.Spec) int {
+	if s.RoleName != "" {
+		return bytesPerResource
+	}
+	return 0
+}
+
+func stepBytes(s *spec.Spec, f *spec.Function) int {
+	n := bytesPerResource*stepResources(s, f) + ownRoleBytes(s) + 2*len(f.Description) + 2*len(f.Code.Path)
 	for k, v := range f.Environment {
 		n += 2 * (len(k) + len(v) + 16)
 	}
 	return n + bytesPerStream*(len(f.Subscriptions)+len(f.Emits))
 }
 
-func trackerBytes(t *spec.Tracker) int {
-	return bytesPerResource*trackerResources(t, false) + bytesPerStream*len(t.Events) + 4*len(t.LogGroup)
+func trackerBytes(s *spec.Spec, t *spec.Tracker) int {
+	n := bytesPerResource*trackerResources(s, t) + ownRoleBytes(s) + bytesPerStream*len(t.Events) + 4*len(t.LogGroup)
+	if s.Monitoring != nil && s.Monitoring.Dashboards {
+		n += dashboardBytes
+		for _, f := range workflowFunctions(s, t) {
+			n += 5 * (dashboardLineBytes + 3*len(f.Name))
+		}
+		n += 5 * (dashboardLineBytes + 3*len(t.Name))
+		for _, e := range t.Events {
+			n += 3 * (dashboardLineBytes + 3*(len(e)+len(s.Prefix))) // a stream is named after its event
+		}
+	}
+	return n
+}
+
+// workflowFunctions returns the functions subscribed to the events of a
+// workflow, in spec order: the ones its dashboard graphs besides its
+// tracker.
+func workflowFunctions(s *spec.Spec, t *spec.Tracker) []*spec.Function {
+	var out []*spec.Function
+	for i := range s.Functions {
+		f := &s.Functions[i]
+		for _, sub := range f.Subscriptions {
+			if slices.Contains(t.Events, sub.Event) {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package constructs
 import (
 	"fmt"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
@@ -31,6 +32,11 @@ type StepProps struct {
 	Role awsiam.IRole
 	// Network, when set, places the function in a VPC.
 	Network *Network
+	// Alarms, when set, watch the function (see Alarms).
+	Alarms *Alarms
+	// Logs, when set, ships the function's log group to the central
+	// destination.
+	Logs LogShipping
 }
 
 // Step is one config lambda: its function, its log group, its role and one
@@ -44,15 +50,21 @@ type Step interface {
 	// good; nil when no subscription uses xflow's queue.
 	FailureQueue() awssqs.Queue
 	Mappings() []awslambda.CfnEventSourceMapping
+	// Alarms are the function's alarms; none without props.Alarms.
+	Alarms() []awscloudwatch.CfnAlarm
+	// LogSubscription ships the log group; nil without props.Logs.
+	LogSubscription() awslogs.CfnSubscriptionFilter
 }
 
 type step struct {
 	constructs.Construct
-	function awslambda.Function
-	logGroup awslogs.LogGroup
-	role     awsiam.IRole
-	queue    awssqs.Queue
-	mappings []awslambda.CfnEventSourceMapping
+	function     awslambda.Function
+	logGroup     awslogs.LogGroup
+	role         awsiam.IRole
+	queue        awssqs.Queue
+	mappings     []awslambda.CfnEventSourceMapping
+	alarms       []awscloudwatch.CfnAlarm
+	subscription awslogs.CfnSubscriptionFilter
 }
 
 func (s *step) Function() awslambda.Function                { return s.function }
@@ -60,6 +72,10 @@ func (s *step) LogGroup() awslogs.LogGroup                  { return s.logGroup 
 func (s *step) Role() awsiam.IRole                          { return s.role }
 func (s *step) FailureQueue() awssqs.Queue                  { return s.queue }
 func (s *step) Mappings() []awslambda.CfnEventSourceMapping { return s.mappings }
+func (s *step) Alarms() []awscloudwatch.CfnAlarm            { return s.alarms }
+func (s *step) LogSubscription() awslogs.CfnSubscriptionFilter {
+	return s.subscription
+}
 
 // NewStep adds a config lambda. Its own role, when it has one, allows
 // exactly: writing its own log group; reading the streams it subscribes
@@ -67,7 +83,9 @@ func (s *step) Mappings() []awslambda.CfnEventSourceMapping { return s.mappings 
 // destinations; and, in a VPC, managing its network interfaces.
 //
 // The function's log group is created here, with the spec's retention, so
-// that Lambda never creates one that lives forever.
+// that Lambda never creates one that lives forever. With props.Alarms and
+// props.Logs, the function's alarms and its log group's subscription
+// filter are created here too, beside it in its stack.
 func NewStep(scope constructs.Construct, id string, props *StepProps) (Step, error) {
 	if props == nil || props.Function == nil {
 		return nil, fmt.Errorf("step %s: no function in props", id)
@@ -160,6 +178,12 @@ func NewStep(scope constructs.Construct, id string, props *StepProps) (Step, err
 	for i, s := range f.Subscriptions {
 		this.mappings = append(this.mappings,
 			subscribe(this, "Subscription-"+s.Event, fnName, reads[i], s.Mapping, targets[i]))
+	}
+	this.alarms = props.Alarms.watch(this, watched{
+		function: f.Name, subscribed: len(f.Subscriptions) > 0, queue: dest.queue, external: dest.external,
+	})
+	if props.Logs != nil {
+		this.subscription = props.Logs.Subscribe(this, "LogSubscription", this.logGroup, names.FunctionLogGroup(f.Name))
 	}
 	return this, nil
 }

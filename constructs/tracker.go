@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -45,6 +46,11 @@ type WorkflowTrackerProps struct {
 	// Role, when set, is the existing role the tracker runs as, used as it
 	// is. Nil gives the tracker a role of its own with least privilege.
 	Role awsiam.IRole
+	// Alarms, when set, watch the tracker function (see Alarms).
+	Alarms *Alarms
+	// Logs, when set, ships the tracker's own log group and the tracking
+	// log group to the central destination.
+	Logs LogShipping
 }
 
 // WorkflowTracker is one workflow's tracker: a Go Lambda subscribed to
@@ -61,16 +67,23 @@ type WorkflowTracker interface {
 	Role() awsiam.IRole
 	FailureQueue() awssqs.Queue
 	Mappings() []awslambda.CfnEventSourceMapping
+	// Alarms are the tracker's alarms; none without props.Alarms.
+	Alarms() []awscloudwatch.CfnAlarm
+	// LogSubscriptions ship the tracker's log group and the tracking log
+	// group; none without props.Logs.
+	LogSubscriptions() []awslogs.CfnSubscriptionFilter
 }
 
 type workflowTracker struct {
 	constructs.Construct
-	function awslambda.Function
-	track    awslogs.LogGroup
-	logGroup awslogs.LogGroup
-	role     awsiam.IRole
-	queue    awssqs.Queue
-	mappings []awslambda.CfnEventSourceMapping
+	function      awslambda.Function
+	track         awslogs.LogGroup
+	logGroup      awslogs.LogGroup
+	role          awsiam.IRole
+	queue         awssqs.Queue
+	mappings      []awslambda.CfnEventSourceMapping
+	alarms        []awscloudwatch.CfnAlarm
+	subscriptions []awslogs.CfnSubscriptionFilter
 }
 
 func (t *workflowTracker) Function() awslambda.Function                { return t.function }
@@ -79,6 +92,10 @@ func (t *workflowTracker) LogGroup() awslogs.LogGroup                  { return 
 func (t *workflowTracker) Role() awsiam.IRole                          { return t.role }
 func (t *workflowTracker) FailureQueue() awssqs.Queue                  { return t.queue }
 func (t *workflowTracker) Mappings() []awslambda.CfnEventSourceMapping { return t.mappings }
+func (t *workflowTracker) Alarms() []awscloudwatch.CfnAlarm            { return t.alarms }
+func (t *workflowTracker) LogSubscriptions() []awslogs.CfnSubscriptionFilter {
+	return t.subscriptions
+}
 
 // NewWorkflowTracker adds a workflow's tracker. Its own role, when it has
 // one, allows exactly: reading the flow's streams; creating log streams in
@@ -95,7 +112,9 @@ func (t *workflowTracker) Mappings() []awslambda.CfnEventSourceMapping { return 
 //
 // The mappings always report batch item failures, whatever the spec says:
 // the tracker returns the records it failed to write so that Lambda
-// retries only those.
+// retries only those. With props.Alarms and props.Logs, the tracker's
+// alarms and the subscription filters of both its log groups are created
+// here too.
 func NewWorkflowTracker(scope constructs.Construct, id string, props *WorkflowTrackerProps) (WorkflowTracker, error) {
 	if props == nil || props.Tracker == nil {
 		return nil, fmt.Errorf("tracker %s: no tracker in props", id)
@@ -170,6 +189,15 @@ func NewWorkflowTracker(scope constructs.Construct, id string, props *WorkflowTr
 	for i, e := range t.Events {
 		this.mappings = append(this.mappings,
 			subscribe(this, "Subscription-"+e, fnName, streams[i], mapping, target))
+	}
+	this.alarms = props.Alarms.watch(this, watched{
+		function: t.Name, subscribed: len(t.Events) > 0, queue: dest.queue, external: dest.external,
+	})
+	if props.Logs != nil {
+		this.subscriptions = []awslogs.CfnSubscriptionFilter{
+			props.Logs.Subscribe(this, "LogSubscription", this.logGroup, names.FunctionLogGroup(t.Name)),
+			props.Logs.Subscribe(this, "TrackLogSubscription", this.track, t.LogGroup),
+		}
 	}
 	return this, nil
 }

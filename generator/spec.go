@@ -79,6 +79,24 @@ func Resolve(c *config.Config, appDir string) (*spec.Spec, error) {
 			},
 		})
 	}
+	if m := c.Monitoring; m != nil {
+		s.Monitoring = &spec.Monitoring{
+			TopicARN:           m.TopicARN,
+			Emails:             m.Emails,
+			Dashboards:         m.Dashboard == nil || *m.Dashboard,
+			PeriodSeconds:      int(m.Period),
+			EvaluationPeriods:  m.EvaluationPeriods,
+			ErrorThreshold:     m.ErrorThreshold,
+			IteratorAgeSeconds: int(m.IteratorAgeThreshold),
+			TreatMissingData:   m.TreatMissingData,
+		}
+		if m.TopicARN == "" {
+			s.Monitoring.TopicName = names.AlarmTopic(s.StackName)
+		}
+	}
+	if l := c.Logging; l != nil {
+		s.Logging = &spec.Logging{DestinationARN: l.DestinationARN, FilterPattern: string(l.FilterPattern)}
+	}
 	return s, nil
 }
 

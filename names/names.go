@@ -1,5 +1,6 @@
 // Package names owns every naming rule of xflow: the AWS names of streams,
-// functions, trackers and log groups, and the limits AWS puts on them.
+// functions, trackers, log groups, the alarm topic and dashboards, and the
+// limits AWS puts on them.
 //
 // Names are deterministic so that publish, track, the server and the local
 // runtime need only the YAML file to find what a deploy created. The
@@ -21,6 +22,8 @@ const (
 	MaxLogStreamName = 512 // CloudWatch Logs log stream name
 	MaxPrefix        = 24  // our own cap, so that a prefix leaves room for names
 	MaxStackName     = 128 // CloudFormation stack name
+	MaxDashboardName = 255 // CloudWatch dashboard name
+	MaxTopicName     = 256 // SNS topic name
 )
 
 // TrackerLogGroupRoot is where every workflow's tracking log group lives,
@@ -32,6 +35,7 @@ var (
 	streamRe    = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	logGroupRe  = regexp.MustCompile(`^[A-Za-z0-9_./#-]+$`)
 	stackRe     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+	topicRe     = functionRe // SNS allows the same characters as Lambda
 	envVarBadRe = regexp.MustCompile(`[^A-Za-z0-9_]`)
 )
 
@@ -85,6 +89,21 @@ func (s Scheme) StackName() string {
 
 // FunctionLogGroup is the log group Lambda writes a function's own logs to.
 func FunctionLogGroup(functionName string) string { return "/aws/lambda/" + functionName }
+
+// AlarmTopic is the SNS topic xflow creates for the alarms of a config,
+// named after its stack: <stack_name>-alarms. Stack names are unique in a
+// region of an account, and so are topic names.
+func AlarmTopic(stackName string) string { return stackName + "-alarms" }
+
+// Dashboard is the CloudWatch dashboard of a workflow:
+// <stack_name>-<workflow_id>-<region>. Dashboards are global to an account,
+// unlike everything else xflow names, so the region is part of the name:
+// the same config deployed to two regions gets two dashboards. region may
+// be the CloudFormation reference ${AWS::Region} for a stack whose region is
+// known only at deploy time.
+func Dashboard(stackName, workflowID, region string) string {
+	return stackName + "-" + workflowID + "-" + region
+}
 
 // StreamEnvVar is the environment variable through which a function learns
 // the stream name of an event it emits: XFLOW_STREAM_<EVENT>, the event name
@@ -143,6 +162,12 @@ func CheckStream(name string) error {
 // CheckLogGroup reports why name cannot be a CloudWatch Logs log group name.
 func CheckLogGroup(name string) error {
 	return check(name, MaxLogGroupName, logGroupRe, "letters, digits, '-', '_', '.', '/' and '#'")
+}
+
+// CheckTopic reports why name cannot be an SNS topic name (standard, not
+// FIFO).
+func CheckTopic(name string) error {
+	return check(name, MaxTopicName, topicRe, "letters, digits, '-' and '_'")
 }
 
 // CheckStackName reports why name cannot be a CloudFormation stack name.

@@ -41,6 +41,63 @@ type Spec struct {
 	// RoleName is an existing IAM role every function runs as. Empty means
 	// each function gets its own least-privilege role.
 	RoleName string `json:"role_name,omitempty"`
+
+	// Monitoring, when set, gives every function and tracker its alarms and
+	// every workflow a dashboard. Nil adds nothing.
+	Monitoring *Monitoring `json:"monitoring,omitempty"`
+	// Logging, when set, ships every log group xflow creates to a central
+	// destination. Nil adds nothing.
+	Logging *Logging `json:"logging,omitempty"`
+}
+
+// Monitoring is how the functions and trackers are watched: alarms on
+// their errors, their iterator age and the records they give up on, which
+// notify one SNS topic, and one CloudWatch dashboard per workflow.
+type Monitoring struct {
+	// TopicName is the SNS topic xflow creates for the alarms
+	// (names.AlarmTopic); TopicARN an existing topic to notify instead.
+	// Exactly one is set.
+	TopicName string `json:"topic_name,omitempty"`
+	TopicARN  string `json:"topic_arn,omitempty"`
+	// Emails are subscribed to the topic xflow creates.
+	Emails []string `json:"emails,omitempty"`
+	// Dashboards adds a dashboard per workflow (names.Dashboard).
+	Dashboards bool `json:"dashboards"`
+	// PeriodSeconds is the period of every alarm and dashboard graph: 10,
+	// 30 or a multiple of 60.
+	PeriodSeconds int `json:"period_seconds"`
+	// EvaluationPeriods is how many periods in a row must breach before an
+	// alarm fires.
+	EvaluationPeriods int `json:"evaluation_periods"`
+	// ErrorThreshold is the number of function errors in a period that
+	// breaches.
+	ErrorThreshold int `json:"error_threshold"`
+	// IteratorAgeSeconds is the age of the oldest record a subscription has
+	// yet to process above which it is behind.
+	IteratorAgeSeconds int `json:"iterator_age_seconds"`
+	// TreatMissingData is the alarms' treatment of periods without data:
+	// one of TreatMissingData.
+	TreatMissingData string `json:"treat_missing_data"`
+}
+
+// TreatMissingData are the treatments of missing data CloudWatch accepts.
+var TreatMissingData = []string{"notBreaching", "breaching", "ignore", "missing"}
+
+// Kinds of central log destinations, from the service of their ARN.
+const (
+	LogToKinesis  = "kinesis"  // a Kinesis data stream
+	LogToFirehose = "firehose" // a Firehose delivery stream
+	LogToLambda   = "lambda"   // a Lambda function
+)
+
+// Logging is where every log group xflow creates is shipped: the
+// functions' and trackers' own log groups and the tracking log groups.
+type Logging struct {
+	// DestinationARN is a Kinesis stream, a Firehose delivery stream or a
+	// Lambda function of the deploying account and region.
+	DestinationARN string `json:"destination_arn"`
+	// FilterPattern selects the log events shipped; empty ships them all.
+	FilterPattern string `json:"filter_pattern"`
 }
 
 // Stream is one event's Kinesis stream.

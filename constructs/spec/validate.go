@@ -26,6 +26,10 @@ const (
 	MaxBatchWindow    = 300
 	MaxSubnets        = 16
 	MaxSecurityGroups = 5
+	// MaxAlarmEvaluation is the longest an alarm may look back: evaluation
+	// periods times period.
+	MaxAlarmEvaluation = 86400
+	MaxFilterPattern   = 1024 // CloudWatch Logs subscription filter pattern
 )
 
 // Architectures Lambda runs.
@@ -113,6 +117,8 @@ func (s *Spec) Validate() error {
 		logGroups[t.LogGroup] = true
 	}
 	s.VPC.check(v)
+	s.Monitoring.check(v, s)
+	s.Logging.check(v)
 	return v.err()
 }
 
@@ -286,6 +292,110 @@ func (n *VPC) check(v *validator) {
 			v.addf(fmt.Sprintf("vpc.security_group_ids[%d]", i), "%q is not a security group id (sg-...)", id)
 		}
 	}
+}
+
+func (m *Monitoring) check(v *validator, s *Spec) {
+	if m == nil {
+		return
+	}
+	switch {
+	case m.TopicName != "" && m.TopicARN != "":
+		v.addf("monitoring.topic_arn", "is set with topic_name; set one: the topic xflow creates, or an existing one")
+	case m.TopicName == "" && m.TopicARN == "":
+		v.addf("monitoring.topic_name", "is empty, and so is topic_arn: the alarms need a topic to notify")
+	case m.TopicName != "":
+		if err := names.CheckTopic(m.TopicName); err != nil {
+			v.add("monitoring.topic_name", err)
+		}
+	default:
+		if err := CheckTopicARN(m.TopicARN); err != nil {
+			v.add("monitoring.topic_arn", err)
+		}
+		if len(m.Emails) > 0 {
+			v.addf("monitoring.emails", "are set with topic_arn; xflow subscribes e-mails only to the topic it creates")
+		}
+	}
+	seen := map[string]bool{}
+	for i, e := range m.Emails {
+		at := fmt.Sprintf("monitoring.emails[%d]", i)
+		if local, domain, ok := strings.Cut(e, "@"); !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(e, " /") {
+			v.addf(at, "%q is not an e-mail address", e)
+		}
+		if seen[e] {
+			v.addf(at, "%q is listed twice", e)
+		}
+		seen[e] = true
+	}
+	p := m.PeriodSeconds
+	if p != 10 && p != 30 && (p <= 0 || p%60 != 0) {
+		v.addf("monitoring.period_seconds", "%d is not a CloudWatch period (10, 30 or a multiple of 60)", p)
+	}
+	if m.EvaluationPeriods < 1 {
+		v.addf("monitoring.evaluation_periods", "%d is less than 1", m.EvaluationPeriods)
+	} else if p > 0 && p*m.EvaluationPeriods > MaxAlarmEvaluation {
+		v.addf("monitoring.evaluation_periods", "%d periods of %d s look back more than the %d s an alarm may", m.EvaluationPeriods, p, MaxAlarmEvaluation)
+	}
+	if m.ErrorThreshold < 1 {
+		v.addf("monitoring.error_threshold", "%d is less than 1: the alarm would always fire", m.ErrorThreshold)
+	}
+	if m.IteratorAgeSeconds < 1 {
+		v.addf("monitoring.iterator_age_seconds", "%d is less than 1", m.IteratorAgeSeconds)
+	}
+	if !slices.Contains(TreatMissingData, m.TreatMissingData) {
+		v.addf("monitoring.treat_missing_data", "%q is not one of %s", m.TreatMissingData, strings.Join(TreatMissingData, ", "))
+	}
+	if m.Dashboards {
+		region := s.Region
+		if region == "" {
+			region = "${AWS::Region}"
+		}
+		for i, t := range s.Trackers {
+			if name := names.Dashboard(s.StackName, t.Workflow, region); len(name) > names.MaxDashboardName {
+				v.addf(fmt.Sprintf("trackers[%d] (%s).workflow", i, t.Workflow), "its dashboard name %q is longer than %d characters", name, names.MaxDashboardName)
+			}
+		}
+	}
+}
+
+// CheckTopicARN reports why arn cannot be the topic alarms notify.
+func CheckTopicARN(arn string) error {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[3] == "" || parts[4] == "" {
+		return fmt.Errorf("%q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)", arn)
+	}
+	return names.CheckTopic(strings.TrimSuffix(parts[5], ".fifo"))
+}
+
+func (l *Logging) check(v *validator) {
+	if l == nil {
+		return
+	}
+	if _, err := LogDestinationKind(l.DestinationARN); err != nil {
+		v.add("logging.destination_arn", err)
+	}
+	if n := len(l.FilterPattern); n > MaxFilterPattern {
+		v.addf("logging.filter_pattern", "is %d characters long, more than %d", n, MaxFilterPattern)
+	}
+}
+
+// LogDestinationKind tells which kind of destination a central logging ARN
+// is: LogToKinesis, LogToFirehose or LogToLambda, the destinations a
+// subscription filter delivers to in its own account.
+func LogDestinationKind(arn string) (string, error) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[3] == "" || parts[4] == "" || parts[5] == "" {
+		return "", fmt.Errorf("%q is not the ARN of a Kinesis stream, a Firehose delivery stream or a Lambda function", arn)
+	}
+	resource := parts[5]
+	switch {
+	case parts[2] == "kinesis" && strings.HasPrefix(resource, "stream/") && len(resource) > len("stream/"):
+		return LogToKinesis, nil
+	case parts[2] == "firehose" && strings.HasPrefix(resource, "deliverystream/") && len(resource) > len("deliverystream/"):
+		return LogToFirehose, nil
+	case parts[2] == "lambda" && strings.HasPrefix(resource, "function:") && len(resource) > len("function:"):
+		return LogToLambda, nil
+	}
+	return "", fmt.Errorf("%q is not the ARN of a Kinesis stream, a Firehose delivery stream or a Lambda function", arn)
 }
 
 // DestinationService tells whether an on-failure ARN is an SQS queue

@@ -79,6 +79,34 @@ func TestValidate(t *testing.T) {
 		{"tracker log group", func(s *Spec) { s.Trackers[0].LogGroup = "/xFlow/track/a b" }, []string{"trackers[0] (wf).log_group"}},
 		{"vpc without security group", func(s *Spec) { s.VPC = &VPC{SubnetIDs: []string{"subnet-1"}} }, []string{"vpc.security_group_ids: is empty"}},
 		{"vpc ids", func(s *Spec) { s.VPC = &VPC{SubnetIDs: []string{"sg-1"}, SecurityGroupIDs: []string{"subnet-1"}} }, []string{"vpc.subnet_ids[0]", "vpc.security_group_ids[0]"}},
+		{"monitoring values", func(s *Spec) {
+			s.Monitoring = validMonitoring()
+			m := s.Monitoring
+			m.PeriodSeconds, m.EvaluationPeriods, m.ErrorThreshold, m.IteratorAgeSeconds, m.TreatMissingData = 45, 0, 0, 0, "ok"
+		}, []string{"period_seconds: 45", "evaluation_periods: 0", "error_threshold: 0", "iterator_age_seconds: 0", `treat_missing_data: "ok"`}},
+		{"monitoring look-back", func(s *Spec) {
+			s.Monitoring = validMonitoring()
+			s.Monitoring.PeriodSeconds, s.Monitoring.EvaluationPeriods = 3600, 25
+		}, []string{"evaluation_periods: 25 periods of 3600 s"}},
+		{"two topics", func(s *Spec) {
+			s.Monitoring = validMonitoring()
+			s.Monitoring.TopicARN = "arn:aws:sns:eu-west-1:123456789012:alerts"
+		}, []string{"monitoring.topic_arn: is set with topic_name"}},
+		{"no topic", func(s *Spec) { s.Monitoring = validMonitoring(); s.Monitoring.TopicName = "" }, []string{"monitoring.topic_name: is empty"}},
+		{"topic arn and emails", func(s *Spec) {
+			s.Monitoring = validMonitoring()
+			s.Monitoring.TopicName, s.Monitoring.TopicARN = "", "arn:aws:sqs:eu-west-1:123456789012:q"
+		}, []string{"monitoring.topic_arn", "monitoring.emails: are set with topic_arn"}},
+		{"emails", func(s *Spec) {
+			s.Monitoring = validMonitoring()
+			s.Monitoring.Emails = []string{"ops", "a@b.c", "a@b.c"}
+		}, []string{
+			`emails[0]: "ops" is not an e-mail address`, `emails[2]: "a@b.c" is listed twice`,
+		}},
+		{"log destination", func(s *Spec) { s.Logging = &Logging{DestinationARN: "arn:aws:sqs:eu-west-1:123456789012:q"} }, []string{"logging.destination_arn"}},
+		{"filter pattern", func(s *Spec) {
+			s.Logging = &Logging{DestinationARN: "arn:aws:lambda:eu-west-1:123456789012:function:f", FilterPattern: strings.Repeat("x", 1025)}
+		}, []string{"logging.filter_pattern: is 1025 characters long"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -98,6 +126,45 @@ func TestValidate(t *testing.T) {
 				t.Errorf("%d problems reported, want %d:\n%v", got, len(c.want), err)
 			}
 		})
+	}
+}
+
+func validMonitoring() *Monitoring {
+	return &Monitoring{
+		TopicName: "xflow-alarms", Emails: []string{"ops@example.com"}, Dashboards: true,
+		PeriodSeconds: 300, EvaluationPeriods: 1, ErrorThreshold: 1, IteratorAgeSeconds: 300, TreatMissingData: "notBreaching",
+	}
+}
+
+func TestValidateObservability(t *testing.T) {
+	s := valid(t)
+	s.Monitoring = validMonitoring()
+	s.Logging = &Logging{DestinationARN: "arn:aws:firehose:eu-west-1:123456789012:deliverystream/logs"}
+	if err := s.Validate(); err != nil {
+		t.Fatalf("valid spec: %v", err)
+	}
+	s.Monitoring.TopicName, s.Monitoring.TopicARN, s.Monitoring.Emails = "", "arn:aws:sns:eu-west-1:123456789012:alerts", nil
+	s.Monitoring.PeriodSeconds = 10 // CloudWatch accepts it; the config refuses it for these metrics
+	if err := s.Validate(); err != nil {
+		t.Fatalf("existing topic: %v", err)
+	}
+}
+
+func TestLogDestinationKind(t *testing.T) {
+	for arn, want := range map[string]string{
+		"arn:aws:kinesis:eu-west-1:123456789012:stream/logs":               LogToKinesis,
+		"arn:aws:firehose:eu-west-1:123456789012:deliverystream/logs":      LogToFirehose,
+		"arn:aws:lambda:eu-west-1:123456789012:function:shipper":           LogToLambda,
+		"arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:s:live": LogToLambda,
+		"arn:aws:kinesis:eu-west-1:123456789012:stream/":                   "",
+		"arn:aws:logs:eu-west-1:123456789012:destination:central":          "",
+		"arn:aws:s3:::logs":                          "",
+		"kinesis:eu-west-1:123456789012:stream/logs": "",
+	} {
+		got, err := LogDestinationKind(arn)
+		if got != want || (err == nil) != (want != "") {
+			t.Errorf("LogDestinationKind(%q) = %q, %v; want %q", arn, got, err, want)
+		}
 	}
 }
 

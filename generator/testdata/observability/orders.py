@@ -1,0 +1,6 @@
+def take(event, context):
+    return None
+
+
+def bill(event, context):
+    return None
