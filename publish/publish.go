@@ -24,6 +24,7 @@ import (
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/internal/didyoumean"
+	"github.com/xflowhq/xflow/internal/jsontext"
 	"github.com/xflowhq/xflow/names"
 )
 
@@ -196,15 +197,7 @@ func checkObject(data []byte) error {
 		return refuse(ErrInvalidEvent, `the event is empty; write a JSON object such as {"execution_id": "ex-1"}`)
 	}
 	if !utf8.Valid(data) {
-		off := 0
-		for off < len(data) {
-			r, n := utf8.DecodeRune(data[off:])
-			if r == utf8.RuneError && n <= 1 {
-				break
-			}
-			off += n
-		}
-		return refuse(ErrInvalidEvent, "the event is not valid UTF-8 at %s", position(data, off))
+		return refuse(ErrInvalidEvent, "the event is not valid UTF-8 at %s", jsontext.Position(data, jsontext.InvalidUTF8(data)))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var v json.RawMessage
@@ -212,20 +205,20 @@ func checkObject(data []byte) error {
 		var syn *json.SyntaxError
 		switch {
 		case errors.As(err, &syn):
-			return refuse(ErrInvalidEvent, "the event is not valid JSON: %v at %s", syn, position(data, int(syn.Offset)-1))
+			return refuse(ErrInvalidEvent, "the event is not valid JSON: %v at %s", syn, jsontext.Position(data, int(syn.Offset)-1))
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			return refuse(ErrInvalidEvent, "the event is not valid JSON: it ends at %s before the object is complete", position(data, len(data)))
+			return refuse(ErrInvalidEvent, "the event is not valid JSON: it ends at %s before the object is complete", jsontext.Position(data, len(data)))
 		default:
 			return refuse(ErrInvalidEvent, "the event is not valid JSON: %v", err)
 		}
 	}
 	if v[0] != '{' {
-		return refuse(ErrInvalidEvent, `the event is %s, not a JSON object; write {"execution_id": "ex-1", ...}`, kindOf(v))
+		return refuse(ErrInvalidEvent, `the event is %s, not a JSON object; write {"execution_id": "ex-1", ...}`, jsontext.Kind(v))
 	}
 	end := int(dec.InputOffset())
 	if rest := bytes.TrimLeft(data[end:], " \t\r\n"); len(rest) > 0 {
 		return refuse(ErrInvalidEvent, "the event must be one JSON object, but more follows it at %s",
-			position(data, len(data)-len(rest)))
+			jsontext.Position(data, len(data)-len(rest)))
 	}
 	return nil
 }
@@ -244,7 +237,7 @@ func executionID(data []byte) (string, error) {
 		return "", refuse(ErrInvalidEvent, `the event has no "execution_id"; add "execution_id": "<id>" so that its execution can be tracked`)
 	}
 	if raw[0] != '"' {
-		return "", refuse(ErrInvalidEvent, `"execution_id" is %s, not a string`, kindOf(raw))
+		return "", refuse(ErrInvalidEvent, `"execution_id" is %s, not a string`, jsontext.Kind(raw))
 	}
 	var id string
 	if err := json.Unmarshal(raw, &id); err != nil {
@@ -257,37 +250,4 @@ func executionID(data []byte) (string, error) {
 		return "", refuse(ErrInvalidEvent, "execution_id is %d characters long; it is the Kinesis partition key, which allows at most %d", n, MaxPartitionKey)
 	}
 	return id, nil
-}
-
-// kindOf names the JSON type of a value for messages.
-func kindOf(v json.RawMessage) string {
-	switch v[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
-}
-
-// position describes a byte offset as line:column (1-based, columns in
-// characters) and the offset itself, which is what editors and jq show.
-func position(data []byte, off int) string {
-	off = max(0, min(off, len(data)))
-	line, col := 1, 1
-	for _, r := range string(data[:off]) {
-		if r == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	return fmt.Sprintf("line %d, column %d (byte %d)", line, col, off)
 }

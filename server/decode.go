@@ -12,6 +12,7 @@ import (
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/internal/didyoumean"
+	"github.com/xflowhq/xflow/internal/jsontext"
 	"github.com/xflowhq/xflow/publish"
 )
 
@@ -35,13 +36,13 @@ func DecodePublish(c *config.Config, body []byte) (*publish.Record, error) {
 		return nil, errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is empty; send %s", bodyShape)
 	}
 	if !utf8.Valid(data) {
-		return nil, errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is not valid UTF-8 at %s", position(data, invalidUTF8(data)))
+		return nil, errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is not valid UTF-8 at %s", jsontext.Position(data, jsontext.InvalidUTF8(data)))
 	}
 	if err := checkJSON(data); err != nil {
 		return nil, err
 	}
 	if data[0] != '{' {
-		return nil, errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is %s, not a JSON object; send %s", kindOf(data), bodyShape)
+		return nil, errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is %s, not a JSON object; send %s", jsontext.Kind(data), bodyShape)
 	}
 	fields, err := objectFields(data)
 	if err != nil {
@@ -56,7 +57,7 @@ func DecodePublish(c *config.Config, body []byte) (*publish.Record, error) {
 		return nil, errorf(http.StatusBadRequest, codeMissingField, fieldEvent, `the body has no "event": add the event's JSON object, as in %s`, bodyShape)
 	}
 	if streamRaw[0] != '"' {
-		return nil, errorf(http.StatusBadRequest, codeInvalidField, fieldStream, `"stream" is %s, not a string: name the event to publish`, kindOf(streamRaw))
+		return nil, errorf(http.StatusBadRequest, codeInvalidField, fieldStream, `"stream" is %s, not a string: name the event to publish`, jsontext.Kind(streamRaw))
 	}
 	var stream string
 	if err := json.Unmarshal(streamRaw, &stream); err != nil {
@@ -87,13 +88,13 @@ func checkJSON(data []byte) error {
 	var syn *json.SyntaxError
 	switch {
 	case errors.As(err, &syn):
-		return errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is not valid JSON: %v at %s", syn, position(data, int(syn.Offset)-1))
+		return errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is not valid JSON: %v at %s", syn, jsontext.Position(data, int(syn.Offset)-1))
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is not valid JSON: it ends at %s before the value is complete", position(data, len(data)))
+		return errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is not valid JSON: it ends at %s before the value is complete", jsontext.Position(data, len(data)))
 	case err != nil:
 		return errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body is not valid JSON: %v", err)
 	default:
-		return errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body must be one JSON object, but more follows it at %s", position(data, int(dec.InputOffset())))
+		return errorf(http.StatusBadRequest, codeInvalidJSON, "", "the body must be one JSON object, but more follows it at %s", jsontext.Position(data, int(dec.InputOffset())))
 	}
 }
 
@@ -138,49 +139,4 @@ func clip(s string) string {
 		return s
 	}
 	return string([]rune(s)[:most]) + "…"
-}
-
-// kindOf names the JSON type of a valid value for messages.
-func kindOf(v []byte) string {
-	switch v[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
-}
-
-// invalidUTF8 is the offset of the first byte that is not UTF-8.
-func invalidUTF8(data []byte) int {
-	off := 0
-	for off < len(data) {
-		r, n := utf8.DecodeRune(data[off:])
-		if r == utf8.RuneError && n <= 1 {
-			return off
-		}
-		off += n
-	}
-	return off
-}
-
-// position says where an offset of data is, for people.
-func position(data []byte, off int) string {
-	off = max(0, min(off, len(data)))
-	line, col := 1, 1
-	for _, r := range string(data[:off]) {
-		if r == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	return fmt.Sprintf("line %d, column %d (byte %d)", line, col, off)
 }
