@@ -27,6 +27,12 @@ type Options struct {
 	// Direct deploys with `--method=direct` (no change set), which AWS
 	// emulators such as moto need.
 	Direct bool
+	// Version is xflow's version. When set, the synth is cached as
+	// `xflow synth` caches it: a deploy of an unchanged config, sources
+	// and xflow reuses the assembly in OutDir without running the app, and
+	// the CDK CLI then finds nothing to change. Force synthesizes anyway.
+	Version string
+	Force   bool
 	// Out and Err receive the CDK CLI's output and xflow's progress.
 	Out, Err io.Writer
 }
@@ -52,11 +58,18 @@ func Run(ctx context.Context, c *config.Config, opts Options) error {
 	if err := generator.Write(opts.AppDir, files); err != nil {
 		return err
 	}
-	asm, err := generator.Synth(ctx, generator.SynthOptions{
-		AppDir: opts.AppDir, OutDir: opts.OutDir, Context: opts.Context, Progress: opts.Err,
-	})
+	so := generator.SynthOptions{
+		AppDir: opts.AppDir, OutDir: opts.OutDir, Context: opts.Context, Progress: opts.Err, Force: opts.Force,
+	}
+	if opts.Version != "" {
+		so.Inputs = &generator.SynthInputs{Version: opts.Version, Config: filepath.Join(c.Dir, filepath.Base(c.File)), Files: files}
+	}
+	asm, err := generator.Synth(ctx, so)
 	if err != nil {
 		return err
+	}
+	if asm.Cached {
+		fmt.Fprintf(opts.Err, "xflow: %s is up to date (config, sources, xflow and context unchanged since the last synth; --force synthesizes again)\n", asm.Dir)
 	}
 	return CDK(ctx, asm.Dir, opts, "deploy", "--all", "--require-approval", "never")
 }

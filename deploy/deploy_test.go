@@ -1,11 +1,14 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,8 +26,8 @@ import (
 
 // TestDeployOnMoto deploys the wordcount example with the real CDK CLI
 // against moto, checks through the AWS APIs that what the template says
-// exists, deploys again with no change, then adds a lambda and deploys
-// again.
+// exists, deploys again with no change (from the synth cache), then adds a
+// lambda and deploys again.
 func TestDeployOnMoto(t *testing.T) {
 	awsCfg := awstest.Config(t)
 	if testing.Short() {
@@ -42,7 +45,8 @@ func TestDeployOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Direct: true, Out: testWriter{t}, Err: testWriter{t}}
+	progress := &lockedBuffer{}
+	opts := Options{Direct: true, Version: "test", Out: testWriter{t}, Err: io.MultiWriter(testWriter{t}, progress)}
 	opts.Context = generator.DefaultContext()
 	opts.Context["xflow:bootstrapVersionRule"] = false
 	if err := Bootstrap(ctx, aws.ToString(id.Account), awsCfg.Region, opts); err != nil {
@@ -52,11 +56,18 @@ func TestDeployOnMoto(t *testing.T) {
 		t.Fatalf("first deploy: %v", err)
 	}
 	checkDeployed(t, ctx, awsCfg, c)
+	if strings.Contains(progress.String(), "unchanged since the last synth") {
+		t.Errorf("the first deploy reused an assembly")
+	}
 
+	progress.Reset()
 	if err := Run(ctx, c, opts); err != nil {
 		t.Fatalf("second deploy with no change: %v", err)
 	}
 	checkDeployed(t, ctx, awsCfg, c)
+	if !strings.Contains(progress.String(), "unchanged since the last synth") {
+		t.Errorf("the second deploy, with no change, did not reuse the assembly")
+	}
 
 	// Add a lambda listening on FileSummarized.
 	f, err := os.OpenFile(filepath.Join(dir, "xflow.yaml"), os.O_APPEND|os.O_WRONLY, 0)
@@ -81,10 +92,14 @@ func TestDeployOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2 := loadConfig(t, filepath.Join(dir, "xflow.yaml"))
+	progress.Reset()
 	if err := Run(ctx, c2, opts); err != nil {
 		t.Fatalf("deploy after adding a lambda: %v", err)
 	}
 	checkDeployed(t, ctx, awsCfg, c2)
+	if strings.Contains(progress.String(), "unchanged since the last synth") {
+		t.Errorf("the deploy after a config change reused the old assembly")
+	}
 }
 
 // checkDeployed asserts through the AWS APIs that every stream, function,
@@ -238,6 +253,31 @@ func loadConfig(t *testing.T, path string) *config.Config {
 }
 
 // testWriter sends the CDK CLI's output to the test log.
+// lockedBuffer collects what several goroutines write (the CDK CLI's
+// output is copied by exec's goroutines).
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {

@@ -13,12 +13,17 @@ func newDeployCmd(s streams) *cobra.Command {
 		path            string
 		direct          bool
 		noBootstrapRule bool
+		force           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Synthesize a workflow configuration and deploy it with `cdk deploy`",
 		Long: `Synthesize a workflow configuration and deploy every stack with the CDK CLI
-(cdk deploy --all). The account must be bootstrapped once with "cdk bootstrap".`,
+(cdk deploy --all). The account must be bootstrapped once with "cdk bootstrap".
+
+Like synth, deploy reuses the cloud assembly in .xflow/cdk.out when the
+config, its sources and xflow are unchanged since it was synthesized;
+--force synthesizes anyway.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := loadConfig(s, path)
@@ -29,7 +34,7 @@ func newDeployCmd(s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := deploy.Options{Direct: direct, Out: s.out, Err: s.err}
+			opts := deploy.Options{Direct: direct, Version: version, Force: force, Out: s.out, Err: s.err}
 			if noBootstrapRule {
 				opts.Context = generator.DefaultContext()
 				opts.Context["xflow:bootstrapVersionRule"] = false
@@ -42,6 +47,7 @@ func newDeployCmd(s streams) *cobra.Command {
 	}
 	configFlag(cmd, &path)
 	cmd.Flags().BoolVar(&direct, "direct", false, "deploy without a change set (--method=direct), as emulators such as moto need")
+	cmd.Flags().BoolVar(&force, "force", false, "synthesize even when the cloud assembly is up to date")
 	cmd.Flags().BoolVar(&noBootstrapRule, "no-bootstrap-rule", false, "leave out the bootstrap-version rule (for emulators such as moto)")
 	return cmd
 }

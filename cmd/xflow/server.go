@@ -18,6 +18,7 @@ import (
 	"github.com/xflowhq/xflow/internal/awsconfig"
 	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/server"
+	"github.com/xflowhq/xflow/sources"
 )
 
 // Environment variables of xflow server.
@@ -126,11 +127,23 @@ bytes), never the token nor the events.`,
 				Logger:          log,
 				ShutdownTimeout: shutdownTimeout,
 			}
+			// Git sources are needed where functions are built: on this
+			// machine, or for the deploy. The lock is saved once they are
+			// built (a failed deploy leaves it as it was), before serving.
+			var lock *sources.Lock
+			if onLocal || withDeploy {
+				if lock, err = sources.Resolve(ctx, c, sources.Options{Progress: s.err}); err != nil {
+					return err
+				}
+			}
 			if onLocal {
+				if err := lock.Save(); err != nil {
+					return err
+				}
 				return serveLocal(ctx, s, c, opts, addr, state, allowOlder)
 			}
 			if withDeploy {
-				deployOpts := deploy.Options{Direct: direct, Out: s.err, Err: s.err}
+				deployOpts := deploy.Options{Direct: direct, Version: version, Out: s.err, Err: s.err}
 				if noBootstrapRule {
 					deployOpts.Context = generator.DefaultContext()
 					deployOpts.Context["xflow:bootstrapVersionRule"] = false
@@ -138,6 +151,9 @@ bytes), never the token nor the events.`,
 				log.Info("deploying the workflow before serving", "config", path)
 				if err := deployWorkflow(ctx, c, deployOpts); err != nil {
 					return fmt.Errorf("deploy: %w", err)
+				}
+				if err := lock.Save(); err != nil {
+					return err
 				}
 			}
 			if opts.Backend, err = awsBackend(ctx, c, log); err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xflowhq/xflow/internal/gittest"
 	"github.com/xflowhq/xflow/internal/nodejs"
@@ -126,4 +128,64 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestServerLocalGitSource: `xflow server --local` fetches and pins git
+// sources as `xflow run` does, and runs the handler of the pinned commit.
+func TestServerLocalGitSource(t *testing.T) {
+	_, err := exec.Command("python3", "-c", "import boto3").CombinedOutput()
+	needTool(t, "python3 with boto3", "the handler publishes with it", err)
+	repo := gittest.New(t)
+	commit := repo.Commit(map[string]string{"fn/greeter.py": `import base64, json, os
+import boto3
+
+_kinesis = boto3.client("kinesis")
+
+
+def handle(event, context):
+    for record in event["Records"]:
+        data = json.loads(base64.b64decode(record["kinesis"]["data"]))
+        data["greeting"] = "hello from git"
+        _kinesis.put_record(StreamName=os.environ["XFLOW_STREAM_GREETED"],
+                            Data=json.dumps(data).encode(), PartitionKey=data["execution_id"])
+`})
+	repo.Tag("v1")
+	t.Setenv("XFLOW_CACHE_DIR", gittest.CacheDir(t))
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "xflow.yaml")
+	writeFile(t, cfg, `lambdas:
+  - name: greeter
+    source: `+repo.URL+`//fn/greeter.py?ref=v1
+    handler: handle
+    runtime: python3.13
+    emits: [Greeted]
+subscriptions:
+  - event: Started
+    subscribers: [greeter]
+  - event: Greeted
+workflows:
+  - id: hello
+    flow: [Started, Greeted]
+`)
+	url, _ := startPageServer(t, cfg, "", "--state", filepath.Join(dir, "state"))
+	if got := readFile(t, filepath.Join(dir, "xflow.lock")); !strings.Contains(got, "commit: "+commit) {
+		t.Errorf("xflow.lock does not pin %s:\n%s", commit, got)
+	}
+	if a, err := httpPost(url+"/publish", `{"stream": "Started", "event": {"execution_id": "ex-1"}}`); err != nil || a.status != 200 {
+		t.Fatalf("publish: %v %+v", err, a)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var rep struct {
+			Status string `json:"status"`
+		}
+		apiGet(t, url+"/workflows/hello/executions/ex-1", "", &rep)
+		if rep.Status == "finished" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ex-1 is %q a minute after its start, want finished: %+v", rep.Status, rep)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
