@@ -215,16 +215,12 @@ func Reference() string {
 	b.WriteString("| key | default | example | meaning |\n|---|---|---|---|\n")
 	walkKeys(reflect.TypeFor[Config](), "", func(path string, t reflect.Type) {
 		d, _ := docFor(path)
-		row := func(p string, d keyDoc) {
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", p, code(d.Default), code(d.Example), d.Doc)
+		// A subscriber's mapping settings have no default of their own:
+		// they override the subscription's, documented once there.
+		if k, ok := strings.CutPrefix(path, "subscriptions[].subscribers[]."); ok && contains(mappingKeys, k) {
+			d = keyDoc{Doc: "Overrides `subscriptions[]." + k + "` for this subscriber."}
 		}
-		row(path, d)
-		if path == "subscriptions[].subscribers" {
-			row(path+"[].lambda", docs["subscriptions[].subscribers[].lambda"])
-			for _, k := range mappingKeys {
-				row(path+"[]."+k, keyDoc{Doc: "Overrides `subscriptions[]." + k + "` for this subscriber."})
-			}
-		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", path, code(d.Default), code(d.Example), d.Doc)
 	})
 	return b.String()
 }

@@ -64,3 +64,26 @@ func TestReadmeReferenceUpToDate(t *testing.T) {
 		t.Errorf("README config reference is stale; run go test ./config -update (-want +got):\n%s", diff)
 	}
 }
+
+// Each key has one row in the reference, and a subscriber's mapping
+// settings show no default (they inherit the subscription's).
+func TestReferenceRows(t *testing.T) {
+	seen := map[string]bool{}
+	for _, line := range strings.Split(Reference(), "\n")[2:] {
+		if line == "" {
+			continue
+		}
+		cells := strings.Split(line, " | ")
+		key := strings.Trim(cells[0], "| `")
+		if seen[key] {
+			t.Errorf("key %s has two rows", key)
+		}
+		seen[key] = true
+		if strings.HasPrefix(key, "subscriptions[].subscribers[].") && key != "subscriptions[].subscribers[].lambda" && cells[1] != "" {
+			t.Errorf("%s shows the default %s; it inherits the subscription's", key, cells[1])
+		}
+	}
+	if !seen["subscriptions[].subscribers[].batch_size"] || !seen["subscriptions[].batch_size"] {
+		t.Errorf("mapping settings missing at one of their levels")
+	}
+}
