@@ -93,6 +93,11 @@ func docFor(path string) (keyDoc, bool) {
 	if d, ok := docs[path]; ok {
 		return d, true
 	}
+	// A subscriber's mapping settings have no default of their own: they
+	// override the subscription's, documented once there.
+	if k, ok := strings.CutPrefix(path, "subscriptions[].subscribers[]."); ok && contains(mappingKeys, k) {
+		return keyDoc{Doc: "Overrides `subscriptions[]." + k + "` for this subscriber. " + docs[k].Doc}, true
+	}
 	i := strings.LastIndex(path, ".")
 	d, ok := docs[path[i+1:]]
 	return d, ok && contains(mappingKeys, path[i+1:])
@@ -215,11 +220,6 @@ func Reference() string {
 	b.WriteString("| key | default | example | meaning |\n|---|---|---|---|\n")
 	walkKeys(reflect.TypeFor[Config](), "", func(path string, t reflect.Type) {
 		d, _ := docFor(path)
-		// A subscriber's mapping settings have no default of their own:
-		// they override the subscription's, documented once there.
-		if k, ok := strings.CutPrefix(path, "subscriptions[].subscribers[]."); ok && contains(mappingKeys, k) {
-			d = keyDoc{Doc: "Overrides `subscriptions[]." + k + "` for this subscriber."}
-		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", path, code(d.Default), code(d.Example), d.Doc)
 	})
 	return b.String()
