@@ -10,6 +10,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/generator"
@@ -90,7 +91,7 @@ func CDK(ctx context.Context, assembly string, opts Options, args ...string) err
 	if opts.Direct && len(args) > 0 && args[0] == "deploy" {
 		args = append(args, "--method=direct")
 	}
-	fmt.Fprintf(opts.Err, "xflow: cdk %v\n", args)
+	fmt.Fprintf(opts.Err, "xflow: cdk %s\n", strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, cdk, args...)
 	cmd.Env = nodejs.Env(node)
 	cmd.Stdout, cmd.Stderr = opts.Out, opts.Err

@@ -72,7 +72,7 @@ func (l *Local) Publish(ctx context.Context, rec *publish.Record) (publish.Resul
 // Track reads the execution's tracking log and its producers' logs from
 // the local log store.
 func (l *Local) Track(ctx context.Context, workflowID, executionID string) (*track.Report, error) {
-	return track.Track(ctx, l.logs, l.config, workflowID, executionID, track.Options{Limiter: l.limiter})
+	return track.Track(ctx, l.logs, l.config, workflowID, executionID, track.Options{Limiter: l.limiter, MissingGroupHint: track.LocalMissingGroupHint})
 }
 
 // Executions lists a workflow's executions from the log streams of its

@@ -81,8 +81,14 @@ func (f *fakeLogs) called(op string) error {
 	return nil
 }
 
+// notFound is CloudWatch Logs' error for a missing log group, or a
+// missing stream of an existing group.
 func notFound() error {
 	return &types.ResourceNotFoundException{Message: aws.String("The specified log group does not exist.")}
+}
+
+func streamNotFound() error {
+	return &types.ResourceNotFoundException{Message: aws.String("The specified log stream does not exist.")}
 }
 
 func (f *fakeLogs) GetLogEvents(_ context.Context, in *cloudwatchlogs.GetLogEventsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.GetLogEventsOutput, error) {
@@ -100,7 +106,7 @@ func (f *fakeLogs) GetLogEvents(_ context.Context, in *cloudwatchlogs.GetLogEven
 	}
 	evs, ok := streams[aws.ToString(in.LogStreamName)]
 	if !ok {
-		return nil, notFound()
+		return nil, streamNotFound()
 	}
 	// Tokens: "f/<index of the next event>", "e/<n>" for an empty page.
 	tok := aws.ToString(in.NextToken)

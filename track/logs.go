@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -127,13 +128,56 @@ func isNotFound(err error) bool {
 	return errors.As(err, &nf)
 }
 
-// readStream reads a whole log stream from its head. found is false when
-// the log group or the stream does not exist.
-func (r *reader) readStream(ctx context.Context, group, stream string) (evs []logEvent, found bool, err error) {
+// isStreamNotFound tells a missing log stream from a missing log group by
+// the message, the only difference between GetLogEvents' two errors on
+// AWS ("The specified log stream does not exist." and "… log group …").
+// moto words both as a missing log group, so anything but a missing
+// stream is checked by groupExists.
+func isStreamNotFound(err error) bool {
+	var nf *types.ResourceNotFoundException
+	return errors.As(err, &nf) && strings.Contains(nf.ErrorMessage(), "log stream")
+}
+
+// groupExists asks for at most one event of the last millisecond of a log
+// group: an empty answer when it exists, ResourceNotFound when not. It
+// uses FilterLogEvents, which track needs anyway, so it needs no other
+// permission.
+func (r *reader) groupExists(ctx context.Context, group string, now time.Time) (bool, error) {
+	end := now.UnixMilli()
+	err := r.call(ctx, func() error {
+		_, err := r.api.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{
+			LogGroupName: aws.String(group),
+			StartTime:    aws.Int64(end - 1),
+			EndTime:      aws.Int64(end),
+			Limit:        aws.Int32(1),
+		})
+		return err
+	})
+	switch {
+	case isNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("check log group %s: %w", group, err)
+	}
+	return true, nil
+}
+
+// streamState is what readStream found.
+type streamState int
+
+const (
+	streamFound          streamState = iota
+	streamMissing                    // in an existing log group
+	streamOrGroupMissing             // the stream, and perhaps its log group
+)
+
+// readStream reads a whole log stream from its head, saying whether the
+// stream does not exist.
+func (r *reader) readStream(ctx context.Context, group, stream string) (evs []logEvent, state streamState, err error) {
 	var token *string
 	for page := 0; ; page++ {
 		if page == maxPages {
-			return nil, false, fmt.Errorf("read %s in %s: stopped after %d pages", stream, group, maxPages)
+			return nil, streamMissing, fmt.Errorf("read %s in %s: stopped after %d pages", stream, group, maxPages)
 		}
 		var out *cloudwatchlogs.GetLogEventsOutput
 		err := r.call(ctx, func() error {
@@ -146,11 +190,14 @@ func (r *reader) readStream(ctx context.Context, group, stream string) (evs []lo
 			})
 			return err
 		})
+		if isStreamNotFound(err) {
+			return nil, streamMissing, nil
+		}
 		if isNotFound(err) {
-			return nil, false, nil
+			return nil, streamOrGroupMissing, nil
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("read log stream %s in %s: %w", stream, group, err)
+			return nil, streamMissing, fmt.Errorf("read log stream %s in %s: %w", stream, group, err)
 		}
 		for _, e := range out.Events {
 			evs = append(evs, logEvent{ms: aws.ToInt64(e.Timestamp), msg: aws.ToString(e.Message)})
@@ -159,7 +206,7 @@ func (r *reader) readStream(ctx context.Context, group, stream string) (evs []lo
 		// given; pages before it may be empty.
 		next := out.NextForwardToken
 		if next == nil || (token != nil && *next == *token) {
-			return evs, true, nil
+			return evs, streamFound, nil
 		}
 		token = next
 	}

@@ -476,16 +476,36 @@ func TestRoundTripNotFound(t *testing.T) {
 	if rep.Status != track.StatusNotFound || rep.LogStreamFound || len(rep.EventsReceived) != 0 || rep.NextExpectedEvent != nil {
 		t.Errorf("report = status %s, stream found %v, %d received, next %v; want not_found with nothing", rep.Status, rep.LogStreamFound, len(rep.EventsReceived), rep.NextExpectedEvent)
 	}
-	if calls.gets != 1 || len(calls.filters) != 0 {
-		t.Errorf("calls: %d GetLogEvents, FilterLogEvents %v; want 1 and none", calls.gets, calls.filters)
+	if calls.gets != 1 || len(calls.filters) != 1 { // one to check the log group, as moto words a missing stream as a missing group
+		t.Errorf("calls: %d GetLogEvents, FilterLogEvents %v; want 1 and 1", calls.gets, calls.filters)
+	}
+	if !rep.LogGroupFound {
+		t.Errorf("the workflow's log group exists, but the report says it does not")
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "not found: none of its events were seen in") {
+		t.Errorf("text:\n%s", text.String())
 	}
 
-	// A prefix nothing was deployed under: no log group at all.
+	// A prefix nothing was deployed under: no log group at all, and the
+	// report says the workflow is not deployed.
 	other := *w.c
 	other.General.NamePrefix = awstest.Unique("none") + "-"
-	rep, err := track.Track(context.Background(), w.logs, &other, "compute_word_count", "ex-other", track.Options{})
-	if err != nil || rep.Status != track.StatusNotFound {
-		t.Errorf("without a log group: status %v, err %v; want not_found, no error", rep, err)
+	api := &countingLogs{real: w.logs}
+	rep, err := track.Track(context.Background(), api, &other, "compute_word_count", "ex-other", track.Options{})
+	if err != nil || rep.Status != track.StatusNotFound || rep.LogGroupFound || rep.LogStreamFound {
+		t.Fatalf("without a log group: %+v, err %v; want not_found, log group and stream not found, no error", rep, err)
+	}
+	if api.gets != 1 || api.filters[rep.LogGroup] != 1 || len(api.filters) != 1 {
+		t.Errorf("calls without a log group: %d GetLogEvents, FilterLogEvents %v; want 1 and 1 on %s", api.gets, api.filters, rep.LogGroup)
+	}
+	text.Reset()
+	rep.WriteText(&text)
+	for _, want := range []string{"not found: the workflow's tracking log group " + rep.LogGroup + " does not exist", track.DefaultMissingGroupHint} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
 	}
 }
 
@@ -567,7 +587,10 @@ func TestRoundTripDuplicates(t *testing.T) {
 
 // TestTrackCallCount holds one track to one paged GetLogEvents read
 // (a page, then the page that hands the token back) plus one
-// FilterLogEvents read per producer.
+// FilterLogEvents read per producer. An execution not found costs one
+// FilterLogEvents more on moto, to tell whether the workflow's log group
+// exists: moto words a missing log stream as a missing log group, which
+// AWS does not (TestTrackNotFoundCalls holds AWS's wording to one call).
 func TestTrackCallCount(t *testing.T) {
 	wc := wordcountWorld(t)
 	for _, e := range wordcountFlow {
@@ -589,17 +612,21 @@ func TestTrackCallCount(t *testing.T) {
 		wf, ex    string
 		producers []string
 		gets      int
+		probe     bool // the tracking log group checked
 	}{
-		{"finished", wc, "compute_word_count", "ex-done", nil, 2},
-		{"one producer", wc, "compute_word_count", "ex-stuck", []string{"lambda_filter"}, 2},
-		{"two producers", ar, "archive_files", "ex-two", []string{"archiver", "indexer"}, 2},
-		{"not found", wc, "compute_word_count", "ex-none", nil, 1},
+		{"finished", wc, "compute_word_count", "ex-done", nil, 2, false},
+		{"one producer", wc, "compute_word_count", "ex-stuck", []string{"lambda_filter"}, 2, false},
+		{"two producers", ar, "archive_files", "ex-two", []string{"archiver", "indexer"}, 2, false},
+		{"not found", wc, "compute_word_count", "ex-none", nil, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, calls := tc.w.track(tc.wf, tc.ex)
 			want := map[string]int{}
 			for _, l := range tc.producers {
 				want[names.FunctionLogGroup(tc.w.scheme.Function(l))] = 1
+			}
+			if tc.probe {
+				want[tc.w.scheme.TrackerLogGroup(tc.wf)] = 1
 			}
 			got := calls.filters
 			if got == nil {

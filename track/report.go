@@ -65,10 +65,14 @@ type Report struct {
 	Status      Status    `json:"status"`
 	CheckedAt   time.Time `json:"checked_at"`
 	// LogGroup and LogStream are where the tracker writes this execution;
-	// LogStreamFound is false when either does not exist.
+	// LogStreamFound is false when either does not exist, LogGroupFound
+	// when the log group does not (the workflow is not deployed there).
 	LogGroup       string `json:"log_group"`
 	LogStream      string `json:"log_stream"`
+	LogGroupFound  bool   `json:"log_group_found"`
 	LogStreamFound bool   `json:"log_stream_found"`
+	// Hint, when the log group does not exist, says what to check.
+	Hint string `json:"hint,omitempty"`
 	// Events is every event of the flow, in flow order.
 	Events []Event `json:"events"`
 	// UnexpectedEvents are events seen that are not in the flow, in the

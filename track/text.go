@@ -24,6 +24,13 @@ func (r *Report) WriteText(w io.Writer) error {
 			received++
 		}
 	}
+	if r.Status == StatusNotFound && !r.LogGroupFound {
+		fmt.Fprintf(b, "%s: not found: the workflow's tracking log group %s does not exist\n", head, r.LogGroup)
+		if r.Hint != "" {
+			fmt.Fprintf(b, "  %s\n", r.Hint)
+		}
+		return b.Flush()
+	}
 	switch r.Status {
 	case StatusNotFound:
 		fmt.Fprintf(b, "%s: not found: none of its events were seen in %s\n", head, r.LogGroup)

@@ -21,6 +21,7 @@
 package track
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,7 +83,19 @@ type Options struct {
 	// MaxLines bounds the lines kept per producer; DefaultMaxLines when
 	// zero. A producer whose lines were cut says so (Truncated).
 	MaxLines int
+	// MissingGroupHint is what the text report suggests when the
+	// workflow's tracking log group does not exist; DefaultMissingGroupHint
+	// (AWS) when empty.
+	MissingGroupHint string
 }
+
+// DefaultMissingGroupHint: on AWS the tracking log group is created with
+// the stack, so without it the workflow is not deployed where we look.
+const DefaultMissingGroupHint = "is the workflow deployed (xflow deploy) in this account and region, with this name_prefix?"
+
+// LocalMissingGroupHint: locally the tracking log group is made when the
+// runtime first starts on a state folder.
+const LocalMissingGroupHint = "has the workflow run on this state folder (xflow run, or xflow server --local)?"
 
 // Check refuses a workflow id that is not in c and an execution id that
 // cannot name a log stream, without calling AWS. Track calls it first; the
@@ -138,13 +151,24 @@ func Track(ctx context.Context, api LogsAPI, c *config.Config, workflowID, execu
 	stream, _ := names.LogStream(executionID) // Check passed
 
 	r := &reader{api: api, limiter: opts.Limiter}
-	entries, found, err := r.readStream(ctx, group, stream)
+	entries, state, err := r.readStream(ctx, group, stream)
 	if err != nil {
 		return nil, err
 	}
+	now := opts.Now()
+	groupFound := state != streamOrGroupMissing
+	if !groupFound {
+		if groupFound, err = r.groupExists(ctx, group, now); err != nil {
+			return nil, err
+		}
+	}
 	rep := newReport(c, w, executionID, entries)
-	rep.LogGroup, rep.LogStream, rep.LogStreamFound = group, stream, found
-	rep.CheckedAt = opts.Now().UTC()
+	rep.LogGroup, rep.LogStream = group, stream
+	rep.LogGroupFound, rep.LogStreamFound = groupFound, state == streamFound
+	if !groupFound {
+		rep.Hint = cmp.Or(opts.MissingGroupHint, DefaultMissingGroupHint)
+	}
+	rep.CheckedAt = now.UTC()
 	rep.findProducers(c, scheme, opts.Skew)
 
 	var wg sync.WaitGroup

@@ -300,8 +300,12 @@ func TestTrackStates(t *testing.T) {
 			if diff := cmp.Diff(tc.want, stateOf(rep)); diff != "" {
 				t.Errorf("report (-want +got):\n%s", diff)
 			}
-			if n := f.count("FilterLogEvents"); n != len(rep.Producers) {
-				t.Errorf("%d FilterLogEvents calls for %d producers", n, len(rep.Producers))
+			probes := 0
+			if !rep.LogGroupFound {
+				probes = 1
+			}
+			if n := f.count("FilterLogEvents"); n != len(rep.Producers)+probes {
+				t.Errorf("%d FilterLogEvents calls for %d producers and %d log group checks", n, len(rep.Producers), probes)
 			}
 			for _, p := range rep.Producers {
 				prev := rep.Events[0]
@@ -447,5 +451,49 @@ func TestTrackTruncatesLines(t *testing.T) {
 	}
 	if got := aws.ToString(f.filters[0].FilterPattern); got != `?"ex1" ?"Task timed out"` {
 		t.Errorf("filter pattern = %s", got)
+	}
+}
+
+// TestTrackNotFoundCalls: with AWS's wording, an execution whose stream is
+// missing from an existing log group costs one call; a missing log group
+// one more, to be sure, and the report says what to check.
+func TestTrackNotFoundCalls(t *testing.T) {
+	const group = "/xFlow/track/p-compute_word_count"
+	for _, tc := range []struct {
+		name       string
+		setup      func(f *fakeLogs)
+		hint       string
+		filters    int
+		groupFound bool
+		wantHint   string
+	}{
+		{"stream missing", func(f *fakeLogs) { f.entry(group, "ex-other", at(0), "FileUploaded", "1") }, "", 0, true, ""},
+		{"log group missing", func(f *fakeLogs) {}, "", 1, false, DefaultMissingGroupHint},
+		{"log group missing, locally", func(f *fakeLogs) {}, LocalMissingGroupHint, 1, false, LocalMissingGroupHint},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeLogs()
+			tc.setup(f)
+			var in instant
+			rep, err := Track(context.Background(), f, wordcount(t, "p-"), "compute_word_count", "ex1",
+				Options{Now: func() time.Time { return now }, Limiter: in.limiter(), MissingGroupHint: tc.hint})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, fl := f.count("GetLogEvents"), f.count("FilterLogEvents"); g != 1 || fl != tc.filters {
+				t.Errorf("calls: %d GetLogEvents, %d FilterLogEvents; want 1 and %d", g, fl, tc.filters)
+			}
+			if rep.Status != StatusNotFound || rep.LogStreamFound || rep.LogGroupFound != tc.groupFound || rep.Hint != tc.wantHint {
+				t.Errorf("report: status %s, stream found %v, group found %v, hint %q; want not_found, false, %v, %q",
+					rep.Status, rep.LogStreamFound, rep.LogGroupFound, rep.Hint, tc.groupFound, tc.wantHint)
+			}
+			var text strings.Builder
+			if err := rep.WriteText(&text); err != nil {
+				t.Fatal(err)
+			}
+			if tc.groupFound == strings.Contains(text.String(), "does not exist") {
+				t.Errorf("text:\n%s", text.String())
+			}
+		})
 	}
 }

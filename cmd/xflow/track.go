@@ -62,6 +62,7 @@ runtime's state folder instead of AWS.`,
 					return err
 				}
 				logs, opts.Limiter = l, track.NewLimiter(0) // no account-wide quota to respect
+				opts.MissingGroupHint = track.LocalMissingGroupHint
 			} else {
 				awsCfg, err := awsconfig.Load(cmd.Context(), c)
 				if err != nil {

@@ -683,7 +683,10 @@
         h('dt', null, 'Next expected'), h('dd', { id: 'next-expected' }, rep.next_expected_event || (rep.status === 'finished' ? 'none: the flow is complete' : '—')),
         h('dt', null, 'Tracked in'), h('dd', null, h('code', null, rep.log_group), ' / ', h('code', null, rep.log_stream)))));
 
-    if (rep.status === 'not_found') {
+    if (rep.status === 'not_found' && !rep.log_group_found) {
+      out.push(h('p', { class: 'panel notice' }, 'The workflow\'s tracking log group ' + rep.log_group + ' does not exist: ' +
+        (rep.hint || 'the workflow is not deployed where the server looks.')));
+    } else if (rep.status === 'not_found') {
       out.push(h('p', { class: 'panel notice' }, 'No event of execution ' + rep.execution_id + ' has been tracked yet. ' +
         'If it was just started, its first event shows here in a moment; otherwise check the execution id.'));
     }
