@@ -82,6 +82,11 @@ stream in its state folder, whether or not "xflow run" is running.`,
 			}
 			fmt.Fprintf(s.out, "published %s for execution %s: stream %s, shard %s, sequence number %s\n",
 				rec.Event, res.ExecutionID, res.Stream, res.ShardID, res.SequenceNumber)
+			if dir := stateDir(c, state); useLocal {
+				if _, running := local.Running(dir); !running {
+					fmt.Fprintf(s.err, "xflow: no local runtime runs on %s: the event waits in its stream until one starts (xflow run, or xflow server --local)\n", dir)
+				}
+			}
 			return nil
 		},
 	}

@@ -8,12 +8,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xflowhq/xflow/local"
 )
 
 // TestServerLocalAttach: `xflow server --local` on a state folder where
 // `xflow run` already runs, in another process, serves that runtime: the
-// events it publishes are run there, and the reports read its logs. The
-// server stops without stopping it.
+// events it publishes are run there, and the reports read its logs; the
+// server stops without stopping it. When xflow run stops first, the server
+// starts a runtime of its own.
 func TestServerLocalAttach(t *testing.T) {
 	_, err := exec.Command("python3", "-c", "import boto3").CombinedOutput()
 	needTool(t, "python3 with boto3", "the fixture's handlers need it", err)
@@ -28,7 +31,12 @@ func TestServerLocalAttach(t *testing.T) {
 	}
 	ran := make(chan error, 1)
 	go func() { ran <- run.Wait() }()
-	t.Cleanup(func() {
+	stopped := false
+	stopRun := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		_ = run.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-ran:
@@ -39,7 +47,8 @@ func TestServerLocalAttach(t *testing.T) {
 			_ = run.Process.Kill()
 			t.Errorf("xflow run did not stop 45s after SIGTERM")
 		}
-	})
+	}
+	t.Cleanup(stopRun)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		if _, err := os.Stat(filepath.Join(state, "runtime.json")); err == nil {
@@ -88,5 +97,32 @@ func TestServerLocalAttach(t *testing.T) {
 	case err := <-ran:
 		t.Fatalf("xflow run stopped while the server ran (%v):\n%s", err, runLog)
 	default:
+	}
+
+	// xflow run stops: the server starts a runtime of its own, and what it
+	// accepts keeps running.
+	stopRun()
+	if a, err := httpPost(url+"/publish", `{"stream": "OrderPlaced", "event": {"execution_id": "order-2", "items": ["cake"]}}`); err != nil || a.status != 200 {
+		t.Fatalf("publish after xflow run stopped: %v %+v", err, a)
+	}
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		var rep struct {
+			Status string `json:"status"`
+		}
+		apiGet(t, url+"/workflows/orders/executions/order-2", "", &rep)
+		if rep.Status == "finished" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order-2 is %s two minutes after xflow run stopped, want finished; the server's log:\n%s", rep.Status, serverLog)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(serverLog.String(), "the local runtime this server served has stopped; starting one here") {
+		t.Errorf("the server does not say it took over:\n%s", serverLog)
+	}
+	if _, running := local.Running(state); !running {
+		t.Errorf("no runtime holds the state folder after the takeover")
 	}
 }
