@@ -145,7 +145,7 @@ func New(opts Options) (Files, error) {
 		}
 	}
 	if p.GitHub {
-		if err := render("github-workflow.yml.tmpl", ".github/workflows/xflow.yml", p); err != nil {
+		if err := render("github-workflow.yml.tmpl", CIWorkflow, p); err != nil {
 			return nil, err
 		}
 	}
@@ -171,6 +171,38 @@ func New(opts Options) (Files, error) {
 		files[f.GoDir+"/go.sum"] = sum
 	}
 	return files, nil
+}
+
+// CIWorkflow is where the GitHub Actions workflow goes.
+const CIWorkflow = ".github/workflows/xflow.yml"
+
+// CI renders the CI/CD workflow alone, for a project that exists: the
+// config c, at the root of the repository. Its Go handlers (`provided.*`
+// functions whose source is a folder with a go.mod) are built before the
+// synth, for their architecture.
+func CI(c *config.Config, ci string) (Files, error) {
+	if !slices.Contains(CISystems, ci) {
+		return nil, fmt.Errorf("--ci %q: xflow init writes workflows for %s", ci, strings.Join(CISystems, ", "))
+	}
+	p := project{GitHub: true}
+	for _, l := range c.Lambdas {
+		if config.RuntimeFamily(l.Runtime) != "provided" || l.Code.Kind != config.CodeDir {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(l.Code.Path, "go.mod")); err != nil {
+			continue
+		}
+		rel, err := filepath.Rel(c.Dir, l.Code.Path)
+		if err != nil || !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("lambda %s: its Go source %s is outside the project's folder, where CI cannot build it", l.Name, l.Code.Path)
+		}
+		p.GoBuilds = append(p.GoBuilds, function{Name: l.Name, GoDir: filepath.ToSlash(rel), Architecture: l.Architecture})
+	}
+	b, err := renderTemplate("github-workflow.yml.tmpl", p)
+	if err != nil {
+		return nil, err
+	}
+	return Files{CIWorkflow: b}, nil
 }
 
 var nameRe = regexp.MustCompile(`[^A-Za-z0-9-]+`)

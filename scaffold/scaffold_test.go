@@ -133,24 +133,7 @@ func TestGitHubWorkflowPassesActionlint(t *testing.T) {
 	if _, ok := files[".github/workflows/xflow.yml"]; !ok {
 		t.Fatal("no workflow written")
 	}
-	opts := &actionlint.LinterOptions{Oneline: true}
-	if sc, err := exec.LookPath("shellcheck"); err == nil {
-		opts.Shellcheck = sc
-	} else {
-		t.Log("shellcheck is not installed: run: scripts are not checked")
-	}
-	var out bytes.Buffer
-	l, err := actionlint.NewLinter(&out, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	errs, err := l.LintFile(filepath.Join(dir, ".github", "workflows", "xflow.yml"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(errs) > 0 {
-		t.Errorf("actionlint found %d problems:\n%s", len(errs), out.String())
-	}
+	actionlintFile(t, filepath.Join(dir, ".github", "workflows", "xflow.yml"))
 	wf := string(files[".github/workflows/xflow.yml"])
 	for _, want := range []string{
 		"id-token: write",
@@ -162,10 +145,92 @@ func TestGitHubWorkflowPassesActionlint(t *testing.T) {
 		"~/go/pkg/mod",
 		"cfn-lint --non-zero-exit-code error",
 		"working-directory: functions/process_task_go",
+		"GOARCH: arm64",
 	} {
 		if !strings.Contains(wf, want) {
 			t.Errorf("the workflow lacks %q", want)
 		}
+	}
+}
+
+// TestCIForExistingProject: the workflow of a project that exists builds
+// its Go handlers, each for its architecture, and passes actionlint.
+func TestCIForExistingProject(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"xflow.yaml": `lambdas:
+  - name: resize
+    source: handlers/resize
+    runtime: provided.al2023
+  - name: notify
+    source: notify.py
+    handler: handle
+    runtime: python3.13
+subscriptions:
+  - event: Uploaded
+    subscribers: [resize]
+  - event: Resized
+    subscribers: [notify]
+`,
+		"handlers/resize/go.mod":  "module resize\n",
+		"handlers/resize/main.go": "package main\n",
+		"notify.py":               "def handle(event, context):\n    pass\n",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := config.Load(filepath.Join(dir, "xflow.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := scaffold.CI(c, "github")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := files.Paths(); len(got) != 1 || got[0] != scaffold.CIWorkflow {
+		t.Fatalf("files %v, want only %s", got, scaffold.CIWorkflow)
+	}
+	if err := scaffold.Write(dir, files, false); err != nil {
+		t.Fatal(err)
+	}
+	actionlintFile(t, filepath.Join(dir, filepath.FromSlash(scaffold.CIWorkflow)))
+	wf := string(files[scaffold.CIWorkflow])
+	for _, want := range []string{"Build the Go handler of resize", "working-directory: handlers/resize", "GOARCH: amd64"} {
+		if !strings.Contains(wf, want) {
+			t.Errorf("the workflow lacks %q", want)
+		}
+	}
+	if strings.Contains(wf, "notify") {
+		t.Errorf("the workflow builds the Python handler")
+	}
+}
+
+// actionlintFile fails the test on any problem actionlint finds in a
+// workflow file (with shellcheck on its scripts when it is installed).
+func actionlintFile(t *testing.T, path string) {
+	t.Helper()
+	opts := &actionlint.LinterOptions{Oneline: true}
+	if sc, err := exec.LookPath("shellcheck"); err == nil {
+		opts.Shellcheck = sc
+	} else {
+		t.Log("shellcheck is not installed: run: scripts are not checked")
+	}
+	var out bytes.Buffer
+	l, err := actionlint.NewLinter(&out, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, err := l.LintFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) > 0 {
+		t.Errorf("actionlint found %d problems in %s:\n%s", len(errs), path, out.String())
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,7 +27,10 @@ one handler per --runtime, cdk.json, .gitignore and a README. With --ci github
 it also writes .github/workflows/xflow.yml, which validates, synthesizes and
 lints every pull request and shows its cdk diff, and deploys every push to
 main with cdk deploy through an OIDC role. Existing files are never
-overwritten without --force.`,
+overwritten without --force.
+
+In a folder that already has an xflow.yaml, --ci github adds only the
+workflow, building the config's Go handlers before the synth.`,
 		Example: `  xflow init hello
   xflow init --runtime python3.13,provided.al2023 --ci github`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,6 +52,12 @@ overwritten without --force.`,
 			abs, err := filepath.Abs(dir)
 			if err != nil {
 				return fmt.Errorf("locate %s: %w", dir, err)
+			}
+			if existing := filepath.Join(dir, "xflow.yaml"); ci != "" && !force && fileExists(existing) {
+				if cmd.Flags().Changed("runtime") {
+					return usageError{fmt.Errorf("%s already has a project: --ci %s adds only its workflow, and --runtime goes with a new project", dir, ci)}
+				}
+				return addCI(s, existing, ci)
 			}
 			files, err := scaffold.New(scaffold.Options{Name: filepath.Base(abs), Runtimes: runtimes, CI: ci})
 			if err != nil {
@@ -72,4 +82,28 @@ overwritten without --force.`,
 	cmd.Flags().StringVar(&ci, "ci", "", "also write a CI/CD workflow for `system`: github")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite files that exist")
 	return cmd
+}
+
+// addCI writes the CI/CD workflow of an existing project.
+func addCI(s streams, configPath, ci string) error {
+	c, err := loadConfig(s, configPath)
+	if err != nil {
+		return err
+	}
+	files, err := scaffold.CI(c, ci)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(configPath)
+	if err := scaffold.Write(dir, files, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "added a CI/CD workflow to the project in %s:\n  %s\n", dir, scaffold.CIWorkflow)
+	fmt.Fprintf(s.out, "next: set AWS_DIFF_ROLE_ARN, AWS_DEPLOY_ROLE_ARN and AWS_REGION in it (see its comments)\n")
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
