@@ -183,7 +183,9 @@ func TestRoutes(t *testing.T) {
 		{name: "no page asset", method: "GET", path: "/assets/nope.js", status: 404, code: "not_found"},
 
 		// elsewhere
-		{name: "no route", method: "GET", path: "/nope", status: 404, code: "not_found"},
+		{name: "no route", method: "GET", path: "/nope", token: testToken, status: 404, code: "not_found"},
+		{name: "no route without token", method: "GET", path: "/nope", status: 401, code: "unauthorized"},
+		{name: "publish GET without token", method: "GET", path: "/publish", status: 401, code: "unauthorized"},
 		{name: "no execution", method: "GET", path: "/track/workflows/compute_word_count", token: testToken, status: 404, code: "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

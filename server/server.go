@@ -168,6 +168,7 @@ func (s *Server) routes() []route {
 func (s *Server) newHandler() http.Handler {
 	mux := http.NewServeMux()
 	allowed := map[string][]string{} // path → methods, for 405s
+	public := map[string]bool{}      // paths served without the token
 	var paths, all []string
 	for _, rt := range s.routes() {
 		all = append(all, rt.method+" "+strings.TrimSuffix(rt.path, "{$}"))
@@ -179,24 +180,31 @@ func (s *Server) newHandler() http.Handler {
 		if _, ok := allowed[rt.path]; !ok {
 			paths = append(paths, rt.path)
 		}
+		public[rt.path] = public[rt.path] || rt.public
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
 		if rt.method == http.MethodGet {
 			allowed[rt.path] = append(allowed[rt.path], http.MethodHead)
 		}
 	}
 	// The same paths without a method catch every other method: a 405 in
-	// JSON with Allow, rather than the mux's plain-text one.
+	// JSON with Allow, rather than the mux's plain-text one. Like the 404
+	// below, which lists the routes, it answers only those with the token
+	// on a path that needs it: the API's shape is not for everyone.
 	for _, p := range paths {
 		allow := strings.Join(allowed[p], ", ")
-		mux.Handle(p, s.serve(func(w http.ResponseWriter, r *http.Request) error {
+		h := s.serve(func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Allow", allow)
 			return errorf(http.StatusMethodNotAllowed, codeMethodNotAllowed, "", "%s is not allowed on %s; use %s", r.Method, r.URL.Path, allow)
-		}))
+		})
+		if !public[p] {
+			h = s.authorize(h)
+		}
+		mux.Handle(p, h)
 	}
 	routes := strings.Join(all, ", ")
-	mux.Handle("/", s.serve(func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle("/", s.authorize(s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, codeNotFound, "", "no route %s %s; the API has %s", r.Method, r.URL.Path, routes)
-	}))
+	})))
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(s.serve(func(w http.ResponseWriter, r *http.Request) error {
