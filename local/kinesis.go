@@ -1,6 +1,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -341,11 +343,11 @@ func (k *kinesisServer) listStreams() any {
 
 // region and account of the ARNs and of the workers' environment: the
 // config's, else AWS's defaults for a machine with no account.
+// region is the local workflow's region, as on AWS: the config's (with
+// $REGION applied), else $AWS_REGION, else us-east-1. It only shows in
+// ARNs and in the handlers' AWS_REGION.
 func region(c *config.Config) string {
-	if c.AWS.Region != "" {
-		return c.AWS.Region
-	}
-	return "us-east-1"
+	return cmp.Or(c.AWS.Region, os.Getenv("AWS_REGION"), "us-east-1")
 }
 
 func account(c *config.Config) string {

@@ -123,6 +123,7 @@ def handle(event, context):
     print("FILES " + json.dumps(sorted(os.listdir(os.environ["LAMBDA_TASK_ROOT"]))))
 `
 	t.Setenv("XFLOW_TEST_LEAK", "from the caller")
+	t.Setenv("AWS_REGION", "eu-west-1") // the region, as on AWS when the config names none
 	c := writeConfig(t, oneStep("python3.12"), map[string]string{"step.py": step, "other.py": "# not packaged with step.py\n"})
 	rt := start(t, c, local.Options{})
 	publishAll(t, rt, "In", `{"execution_id": "env-1"}`)
@@ -139,7 +140,7 @@ def handle(event, context):
 	}
 	want := map[string]string{
 		"AWS_LAMBDA_FUNCTION_NAME": "step", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-		"AWS_REGION": "us-east-1", "_HANDLER": "step.handle", "AWS_ENDPOINT_URL_KINESIS": rt.KinesisEndpoint(),
+		"AWS_REGION": "eu-west-1", "_HANDLER": "step.handle", "AWS_ENDPOINT_URL_KINESIS": rt.KinesisEndpoint(),
 		"XFLOW_STREAM_OUT": "Out", "XFLOW_EMITS": "Out", "GREETING": "hello", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/step",
 		"AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
 	}
