@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,22 +70,7 @@ func TestServerLocalAttach(t *testing.T) {
 	if !strings.Contains(serverLog.String(), "a local runtime already runs on the state folder; serving it") {
 		t.Errorf("the server does not say it serves the running runtime:\n%s", serverLog)
 	}
-	if a, err := httpPost(url+"/publish", `{"stream": "OrderPlaced", "event": {"execution_id": "order-1", "items": ["tea"]}}`); err != nil || a.status != 200 {
-		t.Fatalf("publish: %v %+v", err, a)
-	}
-	for {
-		var rep struct {
-			Status string `json:"status"`
-		}
-		apiGet(t, url+"/workflows/orders/executions/order-1", "", &rep)
-		if rep.Status == "finished" {
-			break
-		}
-		if time.Now().After(deadline.Add(time.Minute)) {
-			t.Fatalf("order-1 is %s, want finished; xflow run's log:\n%s", rep.Status, runLog)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	publishAndWait(t, url, "orders", "OrderPlaced", `{"execution_id": "order-1", "items": ["tea"]}`, deadline.Add(time.Minute), runLog)
 	var page struct {
 		Executions []struct {
 			ExecutionID string `json:"execution_id"`
@@ -102,27 +89,40 @@ func TestServerLocalAttach(t *testing.T) {
 	// xflow run stops: the server starts a runtime of its own, and what it
 	// accepts keeps running.
 	stopRun()
-	if a, err := httpPost(url+"/publish", `{"stream": "OrderPlaced", "event": {"execution_id": "order-2", "items": ["cake"]}}`); err != nil || a.status != 200 {
-		t.Fatalf("publish after xflow run stopped: %v %+v", err, a)
-	}
-	deadline = time.Now().Add(2 * time.Minute)
-	for {
-		var rep struct {
-			Status string `json:"status"`
-		}
-		apiGet(t, url+"/workflows/orders/executions/order-2", "", &rep)
-		if rep.Status == "finished" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("order-2 is %s two minutes after xflow run stopped, want finished; the server's log:\n%s", rep.Status, serverLog)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	publishAndWait(t, url, "orders", "OrderPlaced", `{"execution_id": "order-2", "items": ["cake"]}`, time.Now().Add(2*time.Minute), serverLog)
 	if !strings.Contains(serverLog.String(), "the local runtime this server served has stopped; starting one here") {
 		t.Errorf("the server does not say it took over:\n%s", serverLog)
 	}
 	if _, running := local.Running(state); !running {
 		t.Errorf("no runtime holds the state folder after the takeover")
+	}
+}
+
+// publishAndWait publishes an event through a server and waits until its
+// execution of workflow wf is finished, failing the test at deadline with
+// the status it had and the log that explains it.
+func publishAndWait(t *testing.T, url, wf, event, payload string, deadline time.Time, log fmt.Stringer) {
+	t.Helper()
+	var id struct {
+		ExecutionID string `json:"execution_id"`
+	}
+	if err := json.Unmarshal([]byte(payload), &id); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := httpPost(url+"/publish", `{"stream": "`+event+`", "event": `+payload+`}`); err != nil || a.status != 200 {
+		t.Fatalf("publish %s: %v %+v", event, err, a)
+	}
+	for {
+		var rep struct {
+			Status string `json:"status"`
+		}
+		apiGet(t, url+"/workflows/"+wf+"/executions/"+id.ExecutionID, "", &rep)
+		if rep.Status == "finished" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %q, want finished; the log:\n%s", id.ExecutionID, rep.Status, log)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -167,25 +167,10 @@ workflows:
   - id: hello
     flow: [Started, Greeted]
 `)
-	url, _ := startPageServer(t, cfg, "", "--state", filepath.Join(dir, "state"))
+	url, serverLog := startPageServer(t, cfg, "", "--state", filepath.Join(dir, "state"))
 	if got := readFile(t, filepath.Join(dir, "xflow.lock")); !strings.Contains(got, "commit: "+commit) {
 		t.Errorf("xflow.lock does not pin %s:\n%s", commit, got)
 	}
-	if a, err := httpPost(url+"/publish", `{"stream": "Started", "event": {"execution_id": "ex-1"}}`); err != nil || a.status != 200 {
-		t.Fatalf("publish: %v %+v", err, a)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		var rep struct {
-			Status string `json:"status"`
-		}
-		apiGet(t, url+"/workflows/hello/executions/ex-1", "", &rep)
-		if rep.Status == "finished" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ex-1 is %q a minute after its start, want finished: %+v", rep.Status, rep)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	publishAndWait(t, url, "hello", "Started", `{"execution_id": "ex-1"}`, time.Now().Add(time.Minute), serverLog)
+
 }
