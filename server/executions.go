@@ -202,9 +202,9 @@ type ExecutionSummary struct {
 	Status      track.Status `json:"status"`
 	// StartedAt and LastEventAt are the arrival times of its first and
 	// last events; LastEvent is the name of the last, in the flow or not.
-	StartedAt   *time.Time `json:"started_at"`
-	LastEventAt *time.Time `json:"last_event_at"`
-	LastEvent   *string    `json:"last_event"`
+	StartedAt   *track.Time `json:"started_at"`
+	LastEventAt *track.Time `json:"last_event_at"`
+	LastEvent   *string     `json:"last_event"`
 	// FurthestEvent is the last event of the flow received;
 	// NextExpectedEvent the one the execution waits for (null when it
 	// finished).
@@ -249,10 +249,10 @@ func summarize(rep *track.Report, ref ExecutionRef) ExecutionSummary {
 		s.StartedAt, s.LastEventAt = &first, &last
 	} else {
 		if !ref.FirstEventAt.IsZero() {
-			s.StartedAt = &ref.FirstEventAt
+			s.StartedAt = &track.Time{Time: ref.FirstEventAt}
 		}
 		if !ref.LastEventAt.IsZero() {
-			s.LastEventAt = &ref.LastEventAt
+			s.LastEventAt = &track.Time{Time: ref.LastEventAt}
 		}
 	}
 	for _, p := range rep.Producers {

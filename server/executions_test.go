@@ -204,7 +204,7 @@ func ids(p executionsPage) []string {
 // paged by each of limits.
 func checkPageRoutes(t *testing.T, ts *httptest.Server, c *config.Config, start time.Time, limits []int) {
 	scheme := names.New(c.General.NamePrefix)
-	at := func(s int) *time.Time { v := start.Add(time.Duration(s) * time.Second).UTC(); return &v }
+	at := func(s int) *track.Time { return &track.Time{Time: start.Add(time.Duration(s) * time.Second).UTC()} }
 	str := func(s string) *string { return &s }
 
 	t.Run("workflows", func(t *testing.T) {
@@ -312,8 +312,8 @@ func checkPageRoutes(t *testing.T, ts *httptest.Server, c *config.Config, start 
 		if err := json.Unmarshal(b.Body, &other); err != nil {
 			t.Fatal(err)
 		}
-		rep.CheckedAt, other.CheckedAt = time.Time{}, time.Time{}
-		rep.Producers[0].Until, other.Producers[0].Until = time.Time{}, time.Time{}
+		rep.CheckedAt, other.CheckedAt = track.Time{}, track.Time{}
+		rep.Producers[0].Until, other.Producers[0].Until = track.Time{}, track.Time{}
 		if diff := cmp.Diff(other, rep); diff != "" {
 			t.Errorf("/workflows/… and /track/… differ (-track +workflows):\n%s", diff)
 		}

@@ -246,7 +246,7 @@ func (r *reader) readProducer(ctx context.Context, p *Producer, executionID stri
 		}
 		for _, e := range out.Events {
 			l := Line{
-				Time:      time.UnixMilli(aws.ToInt64(e.Timestamp)).UTC(),
+				Time:      Time{time.UnixMilli(aws.ToInt64(e.Timestamp)).UTC()},
 				LogStream: aws.ToString(e.LogStreamName),
 				Message:   aws.ToString(e.Message),
 			}
@@ -263,7 +263,7 @@ func (r *reader) readProducer(ctx context.Context, p *Producer, executionID stri
 		token = out.NextToken
 	}
 	// Pages come by log stream on moto, interleaved on AWS: order by time.
-	slices.SortStableFunc(candidates, func(a, b Line) int { return a.Time.Compare(b.Time) })
+	slices.SortStableFunc(candidates, func(a, b Line) int { return a.Time.Compare(b.Time.Time) })
 	p.Lines = selectLines(candidates, executionID)
 	for _, l := range p.Lines {
 		p.Failed = p.Failed || l.Failure

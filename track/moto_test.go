@@ -396,7 +396,7 @@ func TestRoundTripFailedFilter(t *testing.T) {
 	group := names.FunctionLogGroup(fn)
 	w.logGroup(group)
 	before, _ := w.track("compute_word_count", "ex1")
-	parsedAt := *before.Events[2].ReceivedAt
+	parsedAt := before.Events[2].ReceivedAt.Time
 	lines, wantLines := failingFilterLog()
 	w.writeFunctionLog(group, parsedAt, lines)
 

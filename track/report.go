@@ -60,10 +60,10 @@ type Report struct {
 	// TrackingSummary is the original's summary.
 	TrackingSummary Summary `json:"tracking_summary"`
 
-	WorkflowID  string    `json:"workflow_id"`
-	ExecutionID string    `json:"execution_id"`
-	Status      Status    `json:"status"`
-	CheckedAt   time.Time `json:"checked_at"`
+	WorkflowID  string `json:"workflow_id"`
+	ExecutionID string `json:"execution_id"`
+	Status      Status `json:"status"`
+	CheckedAt   Time   `json:"checked_at"`
 	// LogGroup and LogStream are where the tracker writes this execution;
 	// LogStreamFound is false when either does not exist, LogGroupFound
 	// when the log group does not (the workflow is not deployed there).
@@ -107,7 +107,7 @@ type Summary struct {
 
 // Received is one distinct tracked record, as the original listed them.
 type Received struct {
-	Timestamp time.Time `json:"timestamp"`
+	Timestamp Time `json:"timestamp"`
 	// Data is the published event with "event_name" added, as the
 	// original's tracker logged it.
 	Data           json.RawMessage `json:"data"`
@@ -123,9 +123,9 @@ type Event struct {
 	State  State  `json:"state"`
 	// ReceivedAt is the Kinesis arrival time of the event's first record;
 	// SequenceNumber and ShardID identify that record.
-	ReceivedAt     *time.Time `json:"received_at,omitempty"`
-	SequenceNumber string     `json:"sequence_number,omitempty"`
-	ShardID        string     `json:"shard_id,omitempty"`
+	ReceivedAt     *Time  `json:"received_at,omitempty"`
+	SequenceNumber string `json:"sequence_number,omitempty"`
+	ShardID        string `json:"shard_id,omitempty"`
 	// Records counts distinct records of the event (more than one when it
 	// was published more than once); DuplicatesDropped counts deliveries
 	// of a record already counted, from Lambda's retries.
@@ -141,8 +141,8 @@ type Producer struct {
 	LogGroup string `json:"log_group"`
 	// Since and Until bound the lines read: from the time the event before
 	// the next expected one was received, less a skew, until the report.
-	Since time.Time `json:"since"`
-	Until time.Time `json:"until"`
+	Since Time `json:"since"`
+	Until Time `json:"until"`
 	// LogGroupFound is false when the function's log group does not
 	// exist: it never ran, or never logged.
 	LogGroupFound bool `json:"log_group_found"`
@@ -158,9 +158,9 @@ type Producer struct {
 // names the execution id as a whole word, or it is a "Task timed out" line
 // of an invocation that does.
 type Line struct {
-	Time      time.Time `json:"time"`
-	LogStream string    `json:"log_stream"`
-	Message   string    `json:"message"`
+	Time      Time   `json:"time"`
+	LogStream string `json:"log_stream"`
+	Message   string `json:"message"`
 	// Failure is true when the line holds an error, a traceback, a
 	// timeout or a crash.
 	Failure bool `json:"failure"`
@@ -169,9 +169,9 @@ type Line struct {
 // Unparsed is a log event of the execution's stream that is not a tracker
 // entry.
 type Unparsed struct {
-	Time    time.Time `json:"time"`
-	Message string    `json:"message"` // the first maxUnparsed bytes
-	Error   string    `json:"error"`
+	Time    Time   `json:"time"`
+	Message string `json:"message"` // the first maxUnparsed bytes
+	Error   string `json:"error"`
 }
 
 const maxUnparsed = 512
@@ -210,7 +210,7 @@ func newReport(c *config.Config, w *config.Workflow, executionID string, evs []l
 	}
 	seen := map[recordKey]bool{}
 	for i, le := range evs {
-		at := time.UnixMilli(le.ms).UTC()
+		at := Time{time.UnixMilli(le.ms).UTC()}
 		var ent tracker.Entry
 		if err := json.Unmarshal([]byte(le.msg), &ent); err != nil || ent.EventName == "" {
 			reason := "not a tracker entry: no event_name"

@@ -168,7 +168,7 @@ func Track(ctx context.Context, api LogsAPI, c *config.Config, workflowID, execu
 	if !groupFound {
 		rep.Hint = cmp.Or(opts.MissingGroupHint, DefaultMissingGroupHint)
 	}
-	rep.CheckedAt = now.UTC()
+	rep.CheckedAt = Time{now.UTC()}
 	rep.findProducers(c, scheme, opts.Skew)
 
 	var wg sync.WaitGroup
@@ -230,8 +230,8 @@ func (r *Report) findProducers(c *config.Config, scheme names.Scheme, skew time.
 	if len(emitters) == 0 {
 		emitters = subs
 	}
-	since := prev.ReceivedAt.Add(-skew).UTC()
-	if since.After(r.CheckedAt) { // an arrival time ahead of this clock
+	since := Time{prev.ReceivedAt.Add(-skew).UTC()}
+	if since.After(r.CheckedAt.Time) { // an arrival time ahead of this clock
 		since = r.CheckedAt
 	}
 	for _, l := range emitters {
