@@ -91,7 +91,7 @@ func CDK(ctx context.Context, assembly string, opts Options, args ...string) err
 	if opts.Direct && len(args) > 0 && args[0] == "deploy" {
 		args = append(args, "--method=direct")
 	}
-	fmt.Fprintf(opts.Err, "xflow: cdk %s\n", strings.Join(args, " "))
+	fmt.Fprintf(opts.Err, "xflow: cdk %s\n", shellJoin(args))
 	cmd := exec.CommandContext(ctx, cdk, args...)
 	cmd.Env = nodejs.Env(node)
 	cmd.Stdout, cmd.Stderr = opts.Out, opts.Err
@@ -105,4 +105,20 @@ func CDK(ctx context.Context, assembly string, opts Options, args ...string) err
 // environment, as every CDK deployment needs.
 func Bootstrap(ctx context.Context, account, region string, opts Options) error {
 	return CDK(ctx, "", opts, "bootstrap", fmt.Sprintf("aws://%s/%s", account, region))
+}
+
+// shellJoin writes a command line that a shell reads back as args: an
+// argument with anything but letters, digits and -_./=:,@+ is put in
+// single quotes.
+func shellJoin(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if a == "" || strings.IndexFunc(a, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-_./=:,@+", r))
+		}) >= 0 {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(quoted, " ")
 }

@@ -11,6 +11,7 @@ package scaffold
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"go/format"
@@ -272,8 +273,13 @@ func newProject(opts Options) (project, error) {
 func renderTemplate(name string, data any) ([]byte, error) {
 	t := template.New(path.Base(name)).Option("missingkey=error")
 	if strings.HasSuffix(name, ".yml.tmpl") {
-		// GitHub's expressions are ${{ … }}.
-		t = t.Delims("[[", "]]")
+		// GitHub's expressions are ${{ … }}. A value from the user's
+		// project (a folder's name) is written quoted: a JSON string is
+		// a YAML one, whatever it holds (" #", ": ", a leading "*").
+		t = t.Delims("[[", "]]").Funcs(template.FuncMap{"yaml": func(s string) (string, error) {
+			b, err := json.Marshal(s)
+			return string(b), err
+		}})
 	}
 	t, err := t.ParseFS(templates, "templates/"+name)
 	if err != nil {

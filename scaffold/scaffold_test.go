@@ -144,7 +144,7 @@ func TestGitHubWorkflowPassesActionlint(t *testing.T) {
 		"node-version: 22",
 		"~/go/pkg/mod",
 		"cfn-lint --non-zero-exit-code error",
-		"working-directory: functions/process_task_go",
+		"working-directory: \"functions/process_task_go\"",
 		"GOARCH: arm64",
 	} {
 		if !strings.Contains(wf, want) {
@@ -160,7 +160,7 @@ func TestCIForExistingProject(t *testing.T) {
 	for name, data := range map[string]string{
 		"xflow.yaml": `lambdas:
   - name: resize
-    source: handlers/resize
+    source: "handlers/resize #2"
     runtime: provided.al2023
   - name: notify
     source: notify.py
@@ -172,9 +172,9 @@ subscriptions:
   - event: Resized
     subscribers: [notify]
 `,
-		"handlers/resize/go.mod":  "module resize\n",
-		"handlers/resize/main.go": "package main\n",
-		"notify.py":               "def handle(event, context):\n    pass\n",
+		"handlers/resize #2/go.mod":  "module resize\n",
+		"handlers/resize #2/main.go": "package main\n",
+		"notify.py":                  "def handle(event, context):\n    pass\n",
 	} {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -200,7 +200,7 @@ subscriptions:
 	}
 	actionlintFile(t, filepath.Join(dir, filepath.FromSlash(scaffold.CIWorkflow)))
 	wf := string(files[scaffold.CIWorkflow])
-	for _, want := range []string{"Build the Go handler of resize", "working-directory: handlers/resize", "GOARCH: amd64"} {
+	for _, want := range []string{"Build the Go handler of resize", `working-directory: "handlers/resize #2"`, "GOARCH: amd64"} {
 		if !strings.Contains(wf, want) {
 			t.Errorf("the workflow lacks %q", want)
 		}

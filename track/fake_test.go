@@ -33,6 +33,9 @@ type fakeLogs struct {
 	// throttle is how many calls of each operation fail with
 	// ThrottlingException before one succeeds.
 	throttle map[string]int
+	// denyFilter refuses FilterLogEvents on these log groups, as an IAM
+	// policy scoped by resource would.
+	denyFilter map[string]bool
 
 	calls   map[string]int
 	filters []*cloudwatchlogs.FilterLogEventsInput
@@ -135,6 +138,9 @@ func (f *fakeLogs) FilterLogEvents(_ context.Context, in *cloudwatchlogs.FilterL
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.filters = append(f.filters, in)
+	if f.denyFilter[aws.ToString(in.LogGroupName)] {
+		return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: logs:FilterLogEvents"}
+	}
 	streams, ok := f.groups[aws.ToString(in.LogGroupName)]
 	if !ok {
 		return nil, notFound()

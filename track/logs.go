@@ -140,8 +140,10 @@ func isStreamNotFound(err error) bool {
 
 // groupExists asks for at most one event of the last millisecond of a log
 // group: an empty answer when it exists, ResourceNotFound when not. It
-// uses FilterLogEvents, which track needs anyway, so it needs no other
-// permission.
+// uses FilterLogEvents, which track needs anyway on the functions' log
+// groups; a policy that does not allow it on the tracking log group makes
+// the answer unknown, taken as "exists" (the report then says only that
+// the execution was not seen), rather than an error.
 func (r *reader) groupExists(ctx context.Context, group string, now time.Time) (bool, error) {
 	end := now.UnixMilli()
 	err := r.call(ctx, func() error {
@@ -153,9 +155,12 @@ func (r *reader) groupExists(ctx context.Context, group string, now time.Time) (
 		})
 		return err
 	})
+	var ae smithy.APIError
 	switch {
 	case isNotFound(err):
 		return false, nil
+	case errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException":
+		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("check log group %s: %w", group, err)
 	}

@@ -185,9 +185,12 @@ func TestTrackStates(t *testing.T) {
 		name  string
 		setup func(f *fakeLogs)
 		want  flowState
+		// probe: the tracking log group is checked (it does not exist).
+		probe bool
 	}{
 		{
 			name:  "log group missing",
+			probe: true,
 			setup: func(f *fakeLogs) {},
 			want: flowState{Status: StatusNotFound, States: states(0, nil), Furthest: "<nil>", Next: "<nil>", Last: "<nil>",
 				Subs: []string{}, Path: "X - - -> " + strings.Join(flow, " - - - > "), Defined: defined(0)},
@@ -301,11 +304,14 @@ func TestTrackStates(t *testing.T) {
 				t.Errorf("report (-want +got):\n%s", diff)
 			}
 			probes := 0
-			if !rep.LogGroupFound {
+			if tc.probe {
 				probes = 1
 			}
 			if n := f.count("FilterLogEvents"); n != len(rep.Producers)+probes {
 				t.Errorf("%d FilterLogEvents calls for %d producers and %d log group checks", n, len(rep.Producers), probes)
+			}
+			if rep.LogGroupFound == tc.probe {
+				t.Errorf("log group found: %v, want %v", rep.LogGroupFound, !tc.probe)
 			}
 			for _, p := range rep.Producers {
 				prev := rep.Events[0]
@@ -470,6 +476,9 @@ func TestTrackNotFoundCalls(t *testing.T) {
 		{"stream missing", func(f *fakeLogs) { f.entry(group, "ex-other", at(0), "FileUploaded", "1") }, "", 0, true, ""},
 		{"log group missing", func(f *fakeLogs) {}, "", 1, false, DefaultMissingGroupHint},
 		{"log group missing, locally", func(f *fakeLogs) {}, LocalMissingGroupHint, 1, false, LocalMissingGroupHint},
+		// A policy without FilterLogEvents on the tracking log group: the
+		// check cannot tell, and the report stays what it was without it.
+		{"log group unknown", func(f *fakeLogs) { f.denyFilter = map[string]bool{group: true} }, "", 1, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeLogs()

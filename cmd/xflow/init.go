@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,11 +54,16 @@ workflow, building the config's Go handlers before the synth.`,
 			if err != nil {
 				return fmt.Errorf("locate %s: %w", dir, err)
 			}
-			if existing := filepath.Join(dir, "xflow.yaml"); ci != "" && !force && fileExists(existing) {
-				if cmd.Flags().Changed("runtime") {
-					return usageError{fmt.Errorf("%s already has a project: --ci %s adds only its workflow, and --runtime goes with a new project", dir, ci)}
+			// In a project, --ci is about its workflow alone (--force
+			// replaces that file only); --runtime asks for a new project,
+			// which only --force writes over the old one.
+			if existing := filepath.Join(dir, "xflow.yaml"); ci != "" && fileExists(existing) {
+				if !cmd.Flags().Changed("runtime") {
+					return addCI(s, existing, ci, force)
 				}
-				return addCI(s, existing, ci)
+				if !force {
+					return usageError{fmt.Errorf("%s already has a project: --ci %s alone adds its workflow; with --runtime, --force replaces the whole project", dir, ci)}
+				}
 			}
 			files, err := scaffold.New(scaffold.Options{Name: filepath.Base(abs), Runtimes: runtimes, CI: ci})
 			if err != nil {
@@ -84,8 +90,9 @@ workflow, building the config's Go handlers before the synth.`,
 	return cmd
 }
 
-// addCI writes the CI/CD workflow of an existing project.
-func addCI(s streams, configPath, ci string) error {
+// addCI writes the CI/CD workflow of an existing project, replacing the
+// one it has only when force is set.
+func addCI(s streams, configPath, ci string, force bool) error {
 	c, err := loadConfig(s, configPath)
 	if err != nil {
 		return err
@@ -95,7 +102,10 @@ func addCI(s streams, configPath, ci string) error {
 		return err
 	}
 	dir := filepath.Dir(configPath)
-	if err := scaffold.Write(dir, files, false); err != nil {
+	if err := scaffold.Write(dir, files, force); err != nil {
+		if _, ok := errors.AsType[*scaffold.ExistsError](err); ok {
+			return fmt.Errorf("%s already has %s; nothing was written (pass --force to replace that workflow; the rest of the project is left as it is)", dir, scaffold.CIWorkflow)
+		}
 		return err
 	}
 	fmt.Fprintf(s.out, "added a CI/CD workflow to the project in %s:\n  %s\n", dir, scaffold.CIWorkflow)

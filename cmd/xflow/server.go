@@ -129,7 +129,8 @@ bytes), never the token nor the events.`,
 			}
 			// Git sources are needed where functions are built: on this
 			// machine, or for the deploy. The lock is saved once they are
-			// built (a failed deploy leaves it as it was), before serving.
+			// built (a failed deploy or start leaves it as it was), before
+			// serving.
 			var lock *sources.Lock
 			if onLocal || withDeploy {
 				if lock, err = sources.Resolve(ctx, c, sources.Options{Progress: s.err}); err != nil {
@@ -137,10 +138,7 @@ bytes), never the token nor the events.`,
 				}
 			}
 			if onLocal {
-				if err := lock.Save(); err != nil {
-					return err
-				}
-				return serveLocal(ctx, s, c, opts, addr, state, allowOlder)
+				return serveLocal(ctx, s, c, opts, addr, state, allowOlder, lock)
 			}
 			if withDeploy {
 				deployOpts := deploy.Options{Direct: direct, Version: version, Out: s.err, Err: s.err}
@@ -181,7 +179,7 @@ bytes), never the token nor the events.`,
 // serveLocal serves the API with the local runtime: one it starts in this
 // process and stops after the server, or one that already runs on the
 // state folder in another process.
-func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Options, addr, state string, allowOlder bool) (err error) {
+func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Options, addr, state string, allowOlder bool, lock *sources.Lock) (err error) {
 	if state == "" {
 		state = local.DefaultStateDir(c)
 	}
@@ -195,6 +193,9 @@ func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Op
 			return err
 		}
 		defer backend.Close()
+		if err := lock.Save(); err != nil { // that runtime runs its own build
+			return err
+		}
 		opts.Backend = backend
 		// The events the server accepts go to the state folder's streams
 		// whoever runs them; when that runtime stops, one starts here so
@@ -222,6 +223,9 @@ func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Op
 			err = serr
 		}
 	}()
+	if err := lock.Save(); err != nil {
+		return err
+	}
 	opts.Backend = server.NewLocal(rt)
 	return server.New(opts).ListenAndServe(ctx, addr)
 }
@@ -266,6 +270,13 @@ func takeOver(ctx context.Context, s streams, c *config.Config, log *slog.Logger
 		if err := rt.Start(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if info, running := local.Running(state); running {
+				// Another runtime (xflow run, restarted) took the folder
+				// first: serve it, as at the start.
+				log.Info("another local runtime runs the state folder now; serving it", "pid", info.PID)
+				wait = takeOverPoll
+				continue
 			}
 			// A missing interpreter will not fix itself in half a second.
 			wait = min(2*max(wait, 5*time.Second), time.Minute)
