@@ -186,6 +186,12 @@ func startKinesisServer(streams *Streams) (*kinesisServer, error) {
 	}
 	k := &kinesisServer{streams: streams, started: time.Now(), ln: ln}
 	k.srv = &http.Server{Handler: k, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/2 without TLS as well as HTTP/1.1: the AWS SDK for JavaScript's
+	// Kinesis client speaks only HTTP/2, which over plain http:// it
+	// starts with prior knowledge.
+	k.srv.Protocols = new(http.Protocols)
+	k.srv.Protocols.SetHTTP1(true)
+	k.srv.Protocols.SetUnencryptedHTTP2(true)
 	go k.srv.Serve(ln)
 	return k, nil
 }

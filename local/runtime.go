@@ -56,6 +56,8 @@ type Runtime struct {
 
 	region, account, roleARN string
 	interpreters             map[string]interpreter
+	nodeSDKOnce              sync.Once
+	nodeSDKDir               string // see nodeSDK
 
 	lock      *os.File
 	streams   *Streams

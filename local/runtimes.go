@@ -241,6 +241,7 @@ func (r *Runtime) prepareLaunch(ctx context.Context, l config.Lambda, fnName str
 		}
 		ln.path, ln.args = in.path, []string{filepath.Join(r.stateDir, "runtime", "node.cjs")}
 		ln.label = fmt.Sprintf("%s (local: Node.js %s at %s)", l.Runtime, in.version, in.path)
+		ln.nodeSDK = r.nodeSDK(ctx)
 	case "provided":
 		ln.path = filepath.Join(root, "bootstrap")
 		if fi, err := os.Stat(ln.path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
@@ -482,6 +483,13 @@ func (r *Runtime) functionEnv(l config.Lambda, fnName string, ln launch, own map
 		env["PYTHONPYCACHEPREFIX"] = filepath.Join(r.stateDir, "pycache")
 	case "nodejs":
 		env["AWS_EXECUTION_ENV"] = "AWS_Lambda_" + l.Runtime
+		if ln.nodeSDK != "" {
+			// As on Lambda, whose NODE_PATH ends in the runtime's own
+			// modules: require() finds the SDK there, and the bootstrap
+			// makes import find it too.
+			env["NODE_PATH"] = ln.nodeSDK
+			env[envNodeSDK] = ln.nodeSDK
+		}
 	}
 	for _, k := range []string{"TMPDIR", "HOME", "LC_ALL", "SYSTEMROOT"} {
 		if v, ok := os.LookupEnv(k); ok {
@@ -497,4 +505,22 @@ func (r *Runtime) functionEnv(l config.Lambda, fnName string, ln launch, own map
 	}
 	slices.Sort(out)
 	return out
+}
+
+// envNodeSDK tells the Node.js bootstrap where the AWS SDK is.
+const envNodeSDK = "XFLOW_AWS_SDK_JS"
+
+// nodeSDK is the AWS SDK for Node.js handlers, installed once per
+// machine. Without it (no npm, no registry) handlers still run; those that
+// import the SDK fail at init with a message saying how to provide it.
+func (r *Runtime) nodeSDK(ctx context.Context) string {
+	r.nodeSDKOnce.Do(func() {
+		dir, err := nodejs.EnsureAWSSDK(ctx, r.opts.Progress)
+		if err != nil {
+			r.log.Warn("Node.js handlers run without the AWS SDK: "+err.Error(), "package", nodejs.AWSSDKPackage)
+			return
+		}
+		r.nodeSDKDir = dir
+	})
+	return r.nodeSDKDir
 }

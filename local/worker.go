@@ -25,6 +25,9 @@ type launch struct {
 	taskRoot string   // LAMBDA_TASK_ROOT and the working folder
 	env      []string // the function's environment, but the per-worker variables
 	label    string   // for INIT_START: the runtime and what plays it here
+	// nodeSDK is a node_modules folder with the AWS SDK for Node.js
+	// handlers, "" when there is none.
+	nodeSDK string
 }
 
 // function is one Lambda function of the config and its warm workers.

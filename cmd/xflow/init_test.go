@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,4 +41,34 @@ func TestInitSynthesizes(t *testing.T) {
 		}
 	}
 	cfnlint.Check(t, template)
+}
+
+// What `xflow init` writes runs on this machine as it is: its Python,
+// Node.js and Go handlers each take the task and publish the next event
+// (the Node.js one with the AWS SDK, which Lambda's runtime includes and
+// local mode provides), and none gives up on a record.
+func TestInitRunsLocally(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go handler and installs the AWS SDK for Node.js")
+	}
+	_, err := exec.Command("python3", "-c", "import boto3").CombinedOutput()
+	needTool(t, "python3 with boto3", "the Python handler publishes with it", err)
+	synthEnv(t)
+	dir := filepath.Join(t.TempDir(), "tasks")
+	if code, _, stderr := xflow(t, "", "init", "--runtime", "python3.13,nodejs22.x,provided.al2023", dir); code != 0 {
+		t.Fatalf("init: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := xflow(t, "", "run", "-c", filepath.Join(dir, "xflow.yaml"), "--allow-older-runtimes",
+		"--publish", "TaskSubmitted", `{"execution_id": "t1", "task": "first"}`, "--wait")
+	if code != 0 || !strings.Contains(stdout, "execution t1: finished, all 2 events received") {
+		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// Three functions each published TaskProcessed once.
+	code, stdout, stderr = xflow(t, "", "track", "--local", "--json", "-c", filepath.Join(dir, "xflow.yaml"), "tasks", "t1")
+	if code != 0 || !strings.Contains(stdout, `"records": 3`) {
+		t.Errorf("track: exit %d, want TaskProcessed received 3 times\n%s\n%s", code, stdout, stderr)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, ".xflow", "failures")); len(entries) > 0 || strings.Contains(stderr, "gave up") {
+		t.Errorf("a function gave up on records: %v\n%s", entries, stderr)
+	}
 }

@@ -39,6 +39,11 @@ const (
 	// is used instead only when it is at least this version, because an
 	// older CLI may not read the cloud assembly that aws-cdk-lib writes.
 	CDKVersion = "2.1148.1"
+	// AWSSDKPackage is the part of the AWS SDK for JavaScript v3 that local
+	// mode gives Node.js handlers, as Lambda's Node.js runtimes include the
+	// SDK: the Kinesis client, which a step needs to publish the next
+	// event. Pinned, like the CDK CLI, so every machine runs the same.
+	AWSSDKPackage = "@aws-sdk/client-kinesis@3.1143.0"
 )
 
 // Environment variables this package reads.
@@ -237,6 +242,32 @@ func EnsureCDK(ctx context.Context, progress io.Writer) (cdkPath string, err err
 		return "", fmt.Errorf("install %s: %w\n(alternatively run `npm install -g %s` and make sure cdk is on PATH)", pkg, err, pkg)
 	}
 	return bin, nil
+}
+
+// EnsureAWSSDK returns a node_modules folder holding AWSSDKPackage,
+// installed from npm into xflow's cache the first time.
+func EnsureAWSSDK(ctx context.Context, progress io.Writer) (nodeModules string, err error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	name, version, _ := strings.Cut(strings.TrimPrefix(AWSSDKPackage, "@"), "@")
+	dir := filepath.Join(cache, "aws-sdk-js-"+version)
+	verify := func(d string) error {
+		_, err := os.Stat(filepath.Join(d, "node_modules", "@"+name, "package.json"))
+		return err
+	}
+	if verify(dir) == nil {
+		return filepath.Join(dir, "node_modules"), nil
+	}
+	fmt.Fprintf(progress, "xflow: installing %s from npm into %s, for Node.js handlers (Lambda's Node.js runtimes include the AWS SDK)\n", AWSSDKPackage, dir)
+	if err := install(ctx, "", dir, AWSSDKPackage, verify); err != nil {
+		return "", fmt.Errorf("install %s: %w", AWSSDKPackage, err)
+	}
+	return filepath.Join(dir, "node_modules"), nil
 }
 
 // Env returns the current environment prepared for running the CDK with

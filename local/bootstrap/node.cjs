@@ -10,6 +10,12 @@
 // context object, console lines as "<time>\t<request id>\t<LEVEL>\t<message>"
 // with newlines turned into carriage returns so that a multi-line message
 // stays one log event, and the same error document. Standard library only.
+//
+// Lambda's Node.js runtimes include the AWS SDK for JavaScript v3; here
+// XFLOW_AWS_SDK_JS names a node_modules folder with the part of it xflow
+// installs (the Kinesis client). require() finds it through NODE_PATH, as
+// on Lambda; import() through a resolve hook that tries that folder when
+// a handler's own node_modules lack an @aws-sdk or @smithy package.
 "use strict";
 
 const fs = require("node:fs");
@@ -99,6 +105,31 @@ function isESM(file) {
   }
 }
 
+function provideSDK() {
+  const sdk = process.env.XFLOW_AWS_SDK_JS;
+  const { register } = require("node:module");
+  if (!sdk || typeof register !== "function") return;
+  const parentURL = pathToFileURL(path.join(path.dirname(sdk), "xflow-sdk.mjs")).href;
+  const hook = `export async function resolve(specifier, context, next) {
+  try {
+    return await next(specifier, context);
+  } catch (err) {
+    if (err?.code !== "ERR_MODULE_NOT_FOUND" || !/^@(aws-sdk|smithy)\\//.test(specifier)) throw err;
+    return next(specifier, { ...context, parentURL: ${JSON.stringify(parentURL)} });
+  }
+}`;
+  register("data:text/javascript," + encodeURIComponent(hook));
+}
+
+// sdkHint explains a missing AWS SDK package.
+function sdkHint(err) {
+  const m = /Cannot find (?:package|module) '(@aws-sdk\/[^'/]+)/.exec(String(err && err.message));
+  if (!m) return "";
+  return ` (Lambda's Node.js runtimes include the AWS SDK for JavaScript v3; locally xflow provides ${
+    process.env.XFLOW_AWS_SDK_JS ? "@aws-sdk/client-kinesis only" : "none of it, as npm could not install it"
+  }: run \`npm install --save-dev ${m[1]}\` in your project)`;
+}
+
 async function loadHandler(name, root) {
   const dot = name.lastIndexOf(".");
   if (dot <= 0 || dot === name.length - 1) {
@@ -126,7 +157,7 @@ async function loadHandler(name, root) {
     }
   } catch (err) {
     if (err instanceof SyntaxError) throw new InitError("Runtime.UserCodeSyntaxError", String(err.stack || err));
-    throw new InitError("Runtime.ImportModuleError", String(err.stack || err));
+    throw new InitError("Runtime.ImportModuleError", String(err.stack || err) + sdkHint(err));
   }
   let handler = mod[fn];
   if (handler === undefined && mod.default) handler = mod.default[fn];
@@ -159,6 +190,7 @@ function invoke(handler, event, context) {
 
 async function main() {
   patchConsole();
+  provideSDK();
   let handler;
   try {
     handler = await loadHandler(process.env._HANDLER, process.env.LAMBDA_TASK_ROOT);
