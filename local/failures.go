@@ -2,6 +2,7 @@ package local
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/xflowhq/xflow/track"
 )
 
 // DeadLetter is a batch a mapping gave up on: one line of
@@ -27,7 +30,8 @@ type DeadLetter struct {
 	EndSequenceNumber   string          `json:"end_sequence_number"`
 	BatchSize           int             `json:"batch_size"`
 	ExecutionIDs        []string        `json:"execution_ids"`
-	Record              json.RawMessage `json:"record"` // as Lambda writes it
+	Error               string          `json:"error,omitempty"` // the function's last error on the batch
+	Record              json.RawMessage `json:"record"`          // as Lambda writes it
 }
 
 // DeadLetters reads every dead letter of a state folder, oldest first per
@@ -60,6 +64,7 @@ func DeadLetters(stateDir string) ([]DeadLetter, error) {
 				StartSequenceNumber: b.StartSequenceNumber,
 				EndSequenceNumber:   b.EndSequenceNumber,
 				BatchSize:           b.BatchSize,
+				Error:               rec.XflowError,
 				Record:              append(json.RawMessage(nil), line...),
 			}
 			d.Time, _ = time.Parse(isoMillis, rec.Timestamp)
@@ -111,4 +116,43 @@ func partitionKeysIn(stateDir, name, from, to string) ([]string, error) {
 		pos = rec.Next
 	}
 	return keys, nil
+}
+
+// TrackDeadLetters gives track the dead letters of one execution of a
+// state folder (see track.Options.DeadLetters).
+func TrackDeadLetters(stateDir string) func(ctx context.Context, executionID string) ([]track.DeadLetter, error) {
+	return func(ctx context.Context, executionID string) ([]track.DeadLetter, error) {
+		all, err := DeadLetters(stateDir)
+		if err != nil {
+			return nil, err
+		}
+		var out []track.DeadLetter
+		for _, d := range all {
+			if !slices.Contains(d.ExecutionIDs, executionID) {
+				continue
+			}
+			out = append(out, track.DeadLetter{
+				Function:            d.Function,
+				Stream:              d.Stream,
+				Condition:           d.Condition,
+				Time:                track.Time{Time: d.Time},
+				StartSequenceNumber: d.StartSequenceNumber,
+				EndSequenceNumber:   d.EndSequenceNumber,
+				Error:               d.Error,
+				Where:               filepath.Join(stateDir, "failures", d.Function+".jsonl"),
+			})
+		}
+		return out, nil
+	}
+}
+
+// TrackOptions are track's options for a local state folder: no quota to
+// pace (files, not a metered API), local mode's hint when the workflow
+// never ran there, and the folder's dead letters.
+func TrackOptions(stateDir string) track.Options {
+	return track.Options{
+		Limiter:          track.NewLimiter(0),
+		MissingGroupHint: track.LocalMissingGroupHint,
+		DeadLetters:      TrackDeadLetters(stateDir),
+	}
 }

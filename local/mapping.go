@@ -366,6 +366,10 @@ type onFailure struct {
 	Version          string    `json:"version"`
 	Timestamp        string    `json:"timestamp"`
 	KinesisBatchInfo batchInfo `json:"KinesisBatchInfo"`
+	// XflowError is local mode's addition to Lambda's record: the last
+	// error of the function on the batch, which Lambda leaves in the
+	// function's log alone.
+	XflowError string `json:"xflowError,omitempty"`
 }
 
 type batchInfo struct {
@@ -413,6 +417,9 @@ func (m *mapping) giveUp(batch []Record, condition string, fe *FunctionError, in
 	}
 	rec.Version = "1.0"
 	rec.Timestamp = time.Now().UTC().Format(isoMillis)
+	if fe != nil {
+		rec.XflowError = fe.Error()
+	}
 	rec.KinesisBatchInfo = batchInfo{
 		ShardID:                         shardID,
 		StartSequenceNumber:             first.SequenceNumber(),

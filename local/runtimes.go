@@ -199,7 +199,7 @@ func (r *Runtime) writeBootstraps() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{"python.py": bootstrap.Python, "node.cjs": bootstrap.Node} {
+	for name, data := range map[string][]byte{"python.py": bootstrap.Python, "node.cjs": bootstrap.Node, "node-sdk.mjs": bootstrap.NodeSDKHook} {
 		p := filepath.Join(dir, name)
 		if old, err := os.ReadFile(p); err == nil && string(old) == string(data) {
 			continue

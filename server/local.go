@@ -20,7 +20,7 @@ type Local struct {
 	config    *config.Config
 	publisher *publish.Publisher
 	logs      *local.Logs
-	limiter   *track.Limiter
+	track     track.Options
 	close     func() error
 }
 
@@ -32,7 +32,7 @@ func NewLocal(rt *local.Runtime) *Local {
 		config:    rt.Config(),
 		publisher: publish.New(rt.Streams(), rt.Config()),
 		logs:      rt.Logs(),
-		limiter:   track.NewLimiter(0), // files, not a metered API
+		track:     local.TrackOptions(rt.StateDir()),
 		close:     func() error { return nil },
 	}
 }
@@ -55,7 +55,7 @@ func OpenLocal(c *config.Config, stateDir string) (*Local, error) {
 		config:    c,
 		publisher: publish.New(streams, c),
 		logs:      logs,
-		limiter:   track.NewLimiter(0),
+		track:     local.TrackOptions(stateDir),
 		close:     func() error { return errors.Join(streams.Close(), logs.Close()) },
 	}, nil
 }
@@ -72,7 +72,7 @@ func (l *Local) Publish(ctx context.Context, rec *publish.Record) (publish.Resul
 // Track reads the execution's tracking log and its producers' logs from
 // the local log store.
 func (l *Local) Track(ctx context.Context, workflowID, executionID string) (*track.Report, error) {
-	return track.Track(ctx, l.logs, l.config, workflowID, executionID, track.Options{Limiter: l.limiter, MissingGroupHint: track.LocalMissingGroupHint})
+	return track.Track(ctx, l.logs, l.config, workflowID, executionID, l.track)
 }
 
 // Executions lists a workflow's executions from the log streams of its

@@ -90,6 +90,28 @@ type Report struct {
 	// UnparsedEntries are log events of the execution's stream that are
 	// not tracker entries. They do not stop the report.
 	UnparsedEntries []Unparsed `json:"unparsed_entries"`
+	// DeadLetters are the batches with a record of this execution that a
+	// function gave up on, when the report's source knows them (local
+	// mode: its on-failure files); a producer of the next expected event
+	// that gave up is also Failed, with the dead letter among its lines.
+	DeadLetters []DeadLetter `json:"dead_letters,omitempty"`
+}
+
+// DeadLetter is a batch a function gave up on after its retries, or
+// because its records were too old: Lambda's on-failure record.
+type DeadLetter struct {
+	Function  string `json:"function"` // the Lambda function's name
+	Stream    string `json:"stream"`
+	Event     string `json:"event,omitempty"` // the stream's event, when of this workflow
+	Condition string `json:"condition"`       // RetryAttemptsExhausted or RecordAgeExceeded
+	Time      Time   `json:"time"`
+	// StartSequenceNumber and EndSequenceNumber bound the batch.
+	StartSequenceNumber string `json:"start_sequence_number"`
+	EndSequenceNumber   string `json:"end_sequence_number"`
+	// Error is the function's last error on the batch, when known.
+	Error string `json:"error,omitempty"`
+	// Where is where the whole record is kept.
+	Where string `json:"where"`
 }
 
 // Summary is the original xFlow's tracking_summary.

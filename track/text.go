@@ -65,8 +65,21 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.NextExpectedEvent != nil {
 		r.writeNext(b)
 	}
+	r.writeDeadLetters(b)
 	r.writeUnparsed(b)
 	return b.Flush()
+}
+
+// writeDeadLetters lists the batches functions gave up on that the
+// producers' lines do not already show.
+func (r *Report) writeDeadLetters(b *bufio.Writer) {
+	from := r.producersStream()
+	for _, d := range r.DeadLetters {
+		if r.isProducers(d, from) {
+			continue
+		}
+		fmt.Fprintf(b, "  %s  %s %s\n", d.Time.Format(timeFormat), d.Function, d.describe())
+	}
 }
 
 // WriteJSON writes the report as indented JSON, with "<", ">" and "&"
@@ -119,7 +132,7 @@ func (r *Report) writeNext(b *bufio.Writer) {
 	for _, p := range r.Producers {
 		since := p.Since.Format(timeFormat)
 		switch {
-		case !p.LogGroupFound:
+		case !p.LogGroupFound && !p.Failed:
 			fmt.Fprintf(b, "  %s: %s does not exist: the function never ran, or never logged\n", p.Function, p.LogGroup)
 		case p.Failed:
 			fmt.Fprintf(b, "  %s, failing lines in %s since %s:\n", p.Function, p.LogGroup, since)

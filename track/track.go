@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,6 +88,11 @@ type Options struct {
 	// workflow's tracking log group does not exist; DefaultMissingGroupHint
 	// (AWS) when empty.
 	MissingGroupHint string
+	// DeadLetters, when set, returns the batches with a record of an
+	// execution that functions gave up on (local mode reads them from its
+	// on-failure files; on AWS they are in each function's failure
+	// destination, which track does not read).
+	DeadLetters func(ctx context.Context, executionID string) ([]DeadLetter, error)
 }
 
 // DefaultMissingGroupHint: on AWS the tracking log group is created with
@@ -182,8 +188,49 @@ func Track(ctx context.Context, api LogsAPI, c *config.Config, workflowID, execu
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if opts.DeadLetters != nil && rep.Status != StatusNotFound {
+		dls, err := opts.DeadLetters(ctx, executionID)
+		if err != nil {
+			return nil, fmt.Errorf("read the dead letters of %s: %w", executionID, err)
+		}
+		rep.addDeadLetters(dls)
+	}
 	rep.settle()
 	return rep, nil
+}
+
+// addDeadLetters keeps the dead letters of the workflow's streams, naming
+// their events, and counts one of a producer of the next expected event
+// on the stream it reads as that producer's failure: it will not publish
+// the event.
+func (r *Report) addDeadLetters(dls []DeadLetter) {
+	events := map[string]string{} // stream → event
+	for _, e := range r.Events {
+		events[e.Stream] = e.Name
+	}
+	from := r.producersStream()
+	for _, d := range dls {
+		ev, ok := events[d.Stream]
+		if !ok {
+			continue
+		}
+		d.Event = ev
+		r.DeadLetters = append(r.DeadLetters, d)
+		for i := range r.Producers {
+			p := &r.Producers[i]
+			if !r.isProducers(d, from) || p.Function != d.Function {
+				continue
+			}
+			p.Failed = true
+			p.Lines = append(p.Lines, Line{
+				Time:      d.Time,
+				LogStream: d.Where,
+				Message:   d.describe(),
+				Failure:   true,
+			})
+			slices.SortStableFunc(p.Lines, func(a, b Line) int { return a.Time.Compare(b.Time.Time) })
+		}
+	}
 }
 
 func (o Options) withDefaults() Options {
@@ -286,3 +333,38 @@ func (r *Report) settle() {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// producersStream is the stream the producers of the next expected event
+// read: that of the event before it; "" when there is none.
+func (r *Report) producersStream() string {
+	for i, e := range r.Events {
+		if r.NextExpectedEvent != nil && e.Name == *r.NextExpectedEvent && i > 0 {
+			return r.Events[i-1].Stream
+		}
+	}
+	return ""
+}
+
+// isProducers tells whether a dead letter is a producer's, on the stream
+// producers read (from, see producersStream).
+func (r *Report) isProducers(d DeadLetter, from string) bool {
+	if from == "" || d.Stream != from {
+		return false
+	}
+	for _, p := range r.Producers {
+		if p.Function == d.Function {
+			return true
+		}
+	}
+	return false
+}
+
+// describe says what a dead letter is, for the text report.
+func (d DeadLetter) describe() string {
+	s := fmt.Sprintf("gave up on the %s batch %s–%s (%s)", d.Event, d.StartSequenceNumber, d.EndSequenceNumber, d.Condition)
+	if d.Error != "" {
+		first, _, _ := strings.Cut(d.Error, "\n")
+		s += ": " + clip(first, 600)
+	}
+	return s + "; the record is in " + d.Where
+}

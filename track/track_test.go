@@ -506,3 +506,64 @@ func TestTrackNotFoundCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadLetters: a batch the producer of the next expected event gave up
+// on makes it failed, with the dead letter among its lines; one of another
+// subscriber shows in the report without changing its status; one of a
+// stream outside the workflow is left out.
+func TestDeadLetters(t *testing.T) {
+	const group = "/xFlow/track/p-compute_word_count"
+	f := newFakeLogs()
+	f.entry(group, "ex1", at(0), "FileUploaded", "s0")
+	f.entry(group, "ex1", at(1), "FileDownloaded", "s1")
+	dls := []DeadLetter{
+		{Function: "p-lambda_parser", Stream: "p-FileDownloaded", Condition: "RetryAttemptsExhausted", Time: Time{at(5)},
+			StartSequenceNumber: "7", EndSequenceNumber: "7", Error: "Runtime.ImportModuleError: no module named words\nTraceback", Where: "failures/p-lambda_parser.jsonl"},
+		{Function: "p-lambda_audit", Stream: "p-FileUploaded", Condition: "RecordAgeExceeded", Time: Time{at(6)},
+			StartSequenceNumber: "3", EndSequenceNumber: "4", Where: "failures/p-lambda_audit.jsonl"},
+		{Function: "p-other", Stream: "p-SomethingElse", Condition: "RetryAttemptsExhausted", Time: Time{at(7)}, Where: "failures/p-other.jsonl"},
+	}
+	var asked string
+	var in instant
+	rep, err := Track(context.Background(), f, wordcount(t, "p-"), "compute_word_count", "ex1", Options{
+		Now: func() time.Time { return now }, Limiter: in.limiter(),
+		DeadLetters: func(_ context.Context, id string) ([]DeadLetter, error) { asked = id; return dls, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != "ex1" {
+		t.Errorf("dead letters asked for %q, want ex1", asked)
+	}
+	if rep.Status != StatusFailed || len(rep.Producers) != 1 || !rep.Producers[0].Failed {
+		t.Fatalf("status %s, producers %+v; want failed on lambda_parser", rep.Status, rep.Producers)
+	}
+	if len(rep.DeadLetters) != 2 || rep.DeadLetters[0].Event != "FileDownloaded" || rep.DeadLetters[1].Event != "FileUploaded" {
+		t.Errorf("dead letters %+v, want those of FileDownloaded and FileUploaded", rep.DeadLetters)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"produced by: p-lambda_parser (FAILED)",
+		"gave up on the FileDownloaded batch 7–7 (RetryAttemptsExhausted): Runtime.ImportModuleError: no module named words; the record is in failures/p-lambda_parser.jsonl",
+		"p-lambda_audit gave up on the FileUploaded batch 3–4 (RecordAgeExceeded); the record is in failures/p-lambda_audit.jsonl",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	if strings.Count(text.String(), "p-lambda_parser.jsonl") != 1 || strings.Contains(text.String(), "p-other") {
+		t.Errorf("text shows a dead letter twice, or one of another workflow:\n%s", text.String())
+	}
+
+	// A source that fails is an error, not a report without them.
+	_, err = Track(context.Background(), f, wordcount(t, "p-"), "compute_word_count", "ex1", Options{
+		Now: func() time.Time { return now }, Limiter: in.limiter(),
+		DeadLetters: func(context.Context, string) ([]DeadLetter, error) { return nil, errors.New("disk on fire") },
+	})
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Errorf("err = %v, want the source's", err)
+	}
+}

@@ -72,3 +72,36 @@ func TestInitRunsLocally(t *testing.T) {
 		t.Errorf("a function gave up on records: %v\n%s", entries, stderr)
 	}
 }
+
+// A Node.js handler that imports a part of the AWS SDK local mode does not
+// provide fails at init; the report names the function as failed, with
+// the dead letter, the import error and how to provide the package.
+func TestInitMissingSDKPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs the AWS SDK for Node.js")
+	}
+	synthEnv(t)
+	dir := filepath.Join(t.TempDir(), "tasks")
+	if code, _, stderr := xflow(t, "", "init", "--runtime", "nodejs22.x", dir); code != 0 {
+		t.Fatalf("init: exit %d\n%s", code, stderr)
+	}
+	handler := filepath.Join(dir, "functions", "process_task.mjs")
+	writeFile(t, handler, "import { S3Client } from \"@aws-sdk/client-s3\";\n"+readFile(t, handler))
+	code, stdout, stderr := xflow(t, "", "run", "-c", filepath.Join(dir, "xflow.yaml"), "--allow-older-runtimes",
+		"--publish", "TaskSubmitted", `{"execution_id": "t1"}`, "--wait")
+	if code == 0 {
+		t.Fatalf("run: exit 0, want the execution stuck\n%s", stdout)
+	}
+	for _, want := range []string{
+		"execution t1: failed, 1 of 2 events received",
+		"produced by: process_task (FAILED)",
+		"gave up on the TaskSubmitted batch",
+		"Runtime.ImportModuleError",
+		"npm install --save-dev @aws-sdk/client-s3",
+		filepath.Join(dir, ".xflow", "failures", "process_task.jsonl"),
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("report lacks %q:\n%s\n%s", want, stdout, stderr)
+		}
+	}
+}

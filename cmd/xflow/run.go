@@ -145,7 +145,7 @@ func waitExecution(ctx context.Context, s streams, rt *local.Runtime, workflows 
 	}
 	var stuck []string
 	for _, wf := range workflows {
-		rep, err := track.Track(ctx, rt.Logs(), rt.Config(), wf, executionID, track.Options{Limiter: track.NewLimiter(0), MissingGroupHint: track.LocalMissingGroupHint})
+		rep, err := track.Track(ctx, rt.Logs(), rt.Config(), wf, executionID, local.TrackOptions(rt.StateDir()))
 		if err != nil {
 			return err
 		}

@@ -61,8 +61,7 @@ runtime's state folder instead of AWS.`,
 				if err != nil {
 					return err
 				}
-				logs, opts.Limiter = l, track.NewLimiter(0) // no account-wide quota to respect
-				opts.MissingGroupHint = track.LocalMissingGroupHint
+				logs, opts = l, local.TrackOptions(stateDir(c, state))
 			} else {
 				awsCfg, err := awsconfig.Load(cmd.Context(), c)
 				if err != nil {

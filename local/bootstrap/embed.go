@@ -15,3 +15,10 @@ var Python []byte
 //
 //go:embed node.cjs
 var Node []byte
+
+// NodeSDKHook is the module resolve hook that lets Node.js handlers import
+// the AWS SDK local mode provides; the Node bootstrap registers it from
+// beside itself.
+//
+//go:embed node-sdk.mjs
+var NodeSDKHook []byte

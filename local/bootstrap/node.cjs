@@ -14,8 +14,9 @@
 // Lambda's Node.js runtimes include the AWS SDK for JavaScript v3; here
 // XFLOW_AWS_SDK_JS names a node_modules folder with the part of it xflow
 // installs (the Kinesis client). require() finds it through NODE_PATH, as
-// on Lambda; import() through a resolve hook that tries that folder when
-// a handler's own node_modules lack an @aws-sdk or @smithy package.
+// on Lambda; import() through node-sdk.mjs, a resolve hook beside this
+// file that tries that folder when a handler's own node_modules lack an
+// @aws-sdk or @smithy package.
 "use strict";
 
 const fs = require("node:fs");
@@ -109,16 +110,9 @@ function provideSDK() {
   const sdk = process.env.XFLOW_AWS_SDK_JS;
   const { register } = require("node:module");
   if (!sdk || typeof register !== "function") return;
-  const parentURL = pathToFileURL(path.join(path.dirname(sdk), "xflow-sdk.mjs")).href;
-  const hook = `export async function resolve(specifier, context, next) {
-  try {
-    return await next(specifier, context);
-  } catch (err) {
-    if (err?.code !== "ERR_MODULE_NOT_FOUND" || !/^@(aws-sdk|smithy)\\//.test(specifier)) throw err;
-    return next(specifier, { ...context, parentURL: ${JSON.stringify(parentURL)} });
-  }
-}`;
-  register("data:text/javascript," + encodeURIComponent(hook));
+  // Resolving from a file beside the SDK's node_modules finds it there.
+  const parentURL = pathToFileURL(path.join(path.dirname(sdk), "index.mjs")).href;
+  register(pathToFileURL(path.join(__dirname, "node-sdk.mjs")).href, { data: { parentURL } });
 }
 
 // sdkHint explains a missing AWS SDK package.
@@ -157,7 +151,8 @@ async function loadHandler(name, root) {
     }
   } catch (err) {
     if (err instanceof SyntaxError) throw new InitError("Runtime.UserCodeSyntaxError", String(err.stack || err));
-    throw new InitError("Runtime.ImportModuleError", String(err.stack || err) + sdkHint(err));
+    // The hint goes at the end of the message, the stack's first line.
+    throw new InitError("Runtime.ImportModuleError", String(err.stack || err).replace(/\n|$/, (end) => sdkHint(err) + end));
   }
   let handler = mod[fn];
   if (handler === undefined && mod.default) handler = mod.default[fn];
