@@ -136,6 +136,10 @@ type Received struct {
 	EventName      string          `json:"event_name"`
 	SequenceNumber string          `json:"sequence_number"`
 	ShardID        string          `json:"shard_id"`
+	// EventOmittedBytes, when not zero, is the size of an event too large
+	// to be kept with its tracking entry: Data then holds its
+	// execution_id alone.
+	EventOmittedBytes int `json:"event_omitted_bytes,omitempty"`
 }
 
 // Event is the state of one event of an execution.
@@ -274,11 +278,12 @@ func newReport(c *config.Config, w *config.Workflow, executionID string, evs []l
 			}
 		}
 		r.EventsReceived = append(r.EventsReceived, Received{
-			Timestamp:      at,
-			Data:           withEventName(ent.Event, ent.EventName),
-			EventName:      ent.EventName,
-			SequenceNumber: ent.SequenceNumber,
-			ShardID:        ent.ShardID,
+			Timestamp:         at,
+			Data:              withEventName(ent.Event, ent.EventName),
+			EventName:         ent.EventName,
+			SequenceNumber:    ent.SequenceNumber,
+			ShardID:           ent.ShardID,
+			EventOmittedBytes: ent.EventOmittedBytes,
 		})
 		r.TrackingSummary.LastReceivedEvent = ptr(ent.EventName)
 	}

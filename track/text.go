@@ -53,7 +53,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	for _, e := range r.Events {
 		if e.State == StateReceived {
-			fmt.Fprintf(b, "  ✓ %-*s  %s%s\n", width, e.Name, e.ReceivedAt.Format(timeFormat), extra(e))
+			fmt.Fprintf(b, "  ✓ %-*s  %s%s%s\n", width, e.Name, e.ReceivedAt.Format(timeFormat), extra(e), r.omitted(e.Name))
 		} else {
 			fmt.Fprintf(b, "  · %s\n", e.Name)
 		}
@@ -89,6 +89,16 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// omitted notes the payloads of an event too large to be kept.
+func (r *Report) omitted(event string) string {
+	for _, rec := range r.EventsReceived {
+		if rec.EventName == event && rec.EventOmittedBytes > 0 {
+			return fmt.Sprintf("  (payload of %d bytes not kept: too large for a CloudWatch Logs event)", rec.EventOmittedBytes)
+		}
+	}
+	return ""
 }
 
 // extra notes repeated records and dropped duplicates of an event.

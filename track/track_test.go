@@ -567,3 +567,23 @@ func TestDeadLetters(t *testing.T) {
 		t.Errorf("err = %v, want the source's", err)
 	}
 }
+
+// TestOmittedPayload: an event tracked without its payload (too large for
+// a log event with its entry) counts as received, and the report says the
+// payload was not kept.
+func TestOmittedPayload(t *testing.T) {
+	const group = "/xFlow/track/p-compute_word_count"
+	f := newFakeLogs()
+	f.put(group, "ex1", at(0), `{"event_name":"FileUploaded","sequence_number":"1","shard_id":"shardId-000000000000","event":{"execution_id":"ex1"},"event_omitted_bytes":1048553}`)
+	rep := trackScenario(t, f, "ex1")
+	if rep.Events[0].State != StateReceived || len(rep.EventsReceived) != 1 || rep.EventsReceived[0].EventOmittedBytes != 1048553 {
+		t.Fatalf("report: %+v / %+v", rep.Events[0], rep.EventsReceived)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "(payload of 1048553 bytes not kept: too large for a CloudWatch Logs event)") {
+		t.Errorf("text:\n%s", text.String())
+	}
+}

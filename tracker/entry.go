@@ -23,6 +23,11 @@ type Entry struct {
 	// Event is the published event JSON as received, byte for byte but for
 	// surrounding white space.
 	Event json.RawMessage `json:"event"`
+	// EventOmittedBytes, when not zero, says the event was too large for
+	// one CloudWatch Logs event with the entry around it (Kinesis takes
+	// records of 1 MiB, a log event 26 bytes less): Event then holds its
+	// execution_id alone, and the event is tracked all the same.
+	EventOmittedBytes int `json:"event_omitted_bytes,omitempty"`
 }
 
 // appendEntry appends the JSON of an Entry to b. It is what json.Marshal

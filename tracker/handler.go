@@ -60,7 +60,6 @@ const (
 	reasonNoExecutionID  = "no_execution_id"  // execution_id missing, null, not a string or empty
 	reasonBadExecutionID = "bad_execution_id" // execution_id cannot name a log stream
 	reasonUnknownStream  = "unknown_stream"   // not a Kinesis stream of this naming scheme
-	reasonTooLarge       = "too_large"        // entry larger than one log event may be
 	reasonTooOld         = "too_old"          // CloudWatch: older than 14 days
 	reasonExpired        = "expired"          // CloudWatch: older than the log group's retention
 	reasonTooNew         = "too_new"          // CloudWatch: more than 2 hours in the future
@@ -69,7 +68,7 @@ const (
 // reasons is the order of the batch summary.
 var reasons = []string{
 	reasonBadBase64, reasonBadJSON, reasonNoExecutionID, reasonBadExecutionID,
-	reasonUnknownStream, reasonTooLarge, reasonTooOld, reasonExpired, reasonTooNew,
+	reasonUnknownStream, reasonTooOld, reasonExpired, reasonTooNew,
 }
 
 // LogsAPI is the part of the CloudWatch Logs client the tracker uses;
@@ -327,7 +326,13 @@ func (h *Handler) prepare(r record) (executionID, msg, reason, detail string) {
 	b := make([]byte, 0, len(r.data)+len(event)+len(r.seq)+len(shard)+80)
 	b = appendEntry(b, event, r.seq, shard, bytes.TrimSpace(r.data))
 	if len(b) > maxMessageBytes {
-		return id, "", reasonTooLarge, fmt.Sprintf("entry is %d bytes, more than the %d bytes of a CloudWatch Logs event", len(b), maxMessageBytes)
+		// Track the record without its payload rather than not at all:
+		// where the execution stands matters more than what it carried.
+		stub, _ := json.Marshal(map[string]string{"execution_id": id})
+		omitted, _ := json.Marshal(Entry{EventName: event, SequenceNumber: r.seq, ShardID: shard, Event: stub, EventOmittedBytes: len(r.data)})
+		h.log().Warn("event tracked without its payload, too large for a CloudWatch Logs event with the entry around it",
+			"event", event, "sequence_number", r.seq, "execution_id", id, "bytes", len(r.data), "limit", maxMessageBytes)
+		return id, string(omitted), "", ""
 	}
 	return id, string(b), "", ""
 }

@@ -302,10 +302,11 @@ func TestHandleSplitsAt24Hours(t *testing.T) {
 }
 
 // TestHandleLargeEvents: since April 2025 CloudWatch Logs takes events of up
-// to 1 MB (it was 256 KB), so a 900 KiB event is tracked. moto 5.2.1 checks
-// no event or batch size at all: it accepts the 900 KiB event as AWS does,
-// and would accept the oversized one too, which is why the handler checks
-// the size itself and the spy checks it on every call.
+// to 1 MB (it was 256 KB), so a 900 KiB event is tracked. One too large
+// for a log event with the entry around it is tracked without its payload.
+// moto 5.2.1 checks no event or batch size at all: it would accept the
+// oversized entry, which is why the handler checks the size itself and the
+// spy checks it on every call.
 func TestHandleLargeEvents(t *testing.T) {
 	m := newMoto(t)
 	h, logBuf := m.handler("")
@@ -322,23 +323,30 @@ func TestHandleLargeEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	if f := failures(resp); len(f) != 0 {
-		t.Errorf("batch item failures: %v, want none: an oversized record can never be written", f)
+		t.Errorf("batch item failures: %v, want none", f)
 	}
 	got := m.readBack(t, "ex-large")
-	if len(got) != 2 {
-		t.Fatalf("stored %d events, want 2", len(got))
+	if len(got) != 3 {
+		t.Fatalf("stored %d events, want 3", len(got))
 	}
-	if string(got[0].Entry.Event) != big || got[0].Entry.SequenceNumber != seq(1) {
+	if string(got[0].Entry.Event) != big || got[0].Entry.SequenceNumber != seq(1) || got[0].Entry.EventOmittedBytes != 0 {
 		t.Errorf("the 900 KiB event did not come back as published (%d bytes, sequence %s)", len(got[0].Entry.Event), got[0].Entry.SequenceNumber)
 	}
-	if got[1].Entry.SequenceNumber != seq(3) {
-		t.Errorf("second stored event is %s, want %s", got[1].Entry.SequenceNumber, seq(3))
+	if e := got[1].Entry; e.SequenceNumber != seq(2) || string(e.Event) != `{"execution_id":"ex-large"}` || e.EventOmittedBytes != len(tooBig) {
+		t.Errorf("the oversized event is stored as %s with %d bytes omitted, sequence %s; want its execution id alone, %d bytes omitted, sequence %s",
+			clipped(e.Event), e.EventOmittedBytes, e.SequenceNumber, len(tooBig), seq(2))
+	}
+	if got[2].Entry.SequenceNumber != seq(3) {
+		t.Errorf("third stored event is %s, want %s", got[2].Entry.SequenceNumber, seq(3))
 	}
 	lines := parseLog(t, logBuf)
-	if diff := cmp.Diff([]notTracked{{"FileUploaded", seq(2), reasonTooLarge}}, rejectedLines(lines)); diff != "" {
-		t.Errorf("rejected records (-want +got):\n%s", diff)
+	if len(rejectedLines(lines)) != 0 {
+		t.Errorf("rejected records: %v, want none", rejectedLines(lines))
 	}
-	want := summary{Received: 3, Written: 2, Rejected: 1, ByReason: map[string]int{"too_large": 1}}
+	if !strings.Contains(logBuf.String(), "event tracked without its payload") {
+		t.Errorf("the tracker does not say it dropped a payload:\n%s", logBuf.String())
+	}
+	want := summary{Received: 3, Written: 3, ByReason: map[string]int{}}
 	if diff := cmp.Diff(want, batchSummary(t, lines)); diff != "" {
 		t.Errorf("batch summary (-want +got):\n%s", diff)
 	}
@@ -487,4 +495,12 @@ func TestHandleAPICalls(t *testing.T) {
 	if n := len(m.readBack(t, "ex-3")); n != 200 {
 		t.Errorf("ex-3 holds %d events, want 200", n)
 	}
+}
+
+// clipped shortens a stored event for a message.
+func clipped(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:80]) + "…"
+	}
+	return string(b)
 }
