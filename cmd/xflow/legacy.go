@@ -82,6 +82,17 @@ func fromOriginal(args []string) (*original, bool) {
 		return &original{err: err}, true
 	}
 	steps, err := p.translate()
+	// -c and -s deploy, without a prompt. Options first is also how the
+	// new command line reads (-c is its config flag), so a line that
+	// starts with one deploys only when the config file comes first, as
+	// the original's usage wrote it.
+	if err == nil && isOption && slices.ContainsFunc(steps, func(s []string) bool { return s[0] == "deploy" || s[0] == "server" }) {
+		file := p.positionals[0]
+		rest := slices.Clone(args)
+		rest = slices.Delete(rest, slices.Index(rest, file), slices.Index(rest, file)+1)
+		err = fmt.Errorf("in the original xFlow's command line -c (--configure) and -s (--server) deploy, and xflow takes them that way only after the config file (xflow %s %s); "+
+			"to deploy, write xflow deploy -c %s; for a new command, name it first: xflow validate -c %s", file, strings.Join(rest, " "), file, file)
+	}
 	return &original{steps: steps, err: err}, true
 }
 

@@ -83,6 +83,11 @@ func TestFromOriginal(t *testing.T) {
 		{"--version", "", ""},
 		{"-p E {}", "", ""},
 		{"-c wc.cfg validate", "", ""}, // the new validate, its flag first
+		// Options first deploy only with the file first, as the original wrote it.
+		{"-c wc.cfg", "", "to deploy, write xflow deploy -c wc.cfg"},
+		{"-s wc.cfg", "", "-s (--server) deploy"},
+		{"-t wf ex1 -c wc.cfg", "", "xflow takes them that way only after the config file"},
+		{"-c wc.cfg -v", "", "(xflow wc.cfg -c -v)"},
 	} {
 		args := strings.Fields(tc.args)
 		o, ok := fromOriginal(args)

@@ -46,6 +46,9 @@ if it finished.`,
   xflow run -c xflow.yaml --publish FileUploaded '{"execution_id": "ex1", "message": "Test with ccc"}' --wait`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout <= 0 {
+				return usageError{fmt.Errorf("--timeout %s: give a duration above zero, such as 30s or 5m", timeout)}
+			}
 			if event == "" && (len(args) > 0 || wait) {
 				return usageError{fmt.Errorf("JSON and --wait go with --publish EVENT")}
 			}
@@ -134,10 +137,15 @@ if it finished.`,
 // the track report of the execution in each workflow of the event. It
 // fails when an execution did not finish.
 func waitExecution(ctx context.Context, s streams, rt *local.Runtime, workflows []string, executionID string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := rt.WaitIdle(ctx); err != nil {
-		return fmt.Errorf("wait for execution %s: %w", executionID, err)
+	waited := ""
+	if err := rt.WaitIdle(wctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // interrupted
+		}
+		// Still running after --timeout: say where it stands so far.
+		waited = fmt.Sprintf(" within %s (--timeout), and invocations still run", timeout)
 	}
 	if len(workflows) == 0 {
 		fmt.Fprintf(s.out, "execution %s: done; its first event is in no workflow, so nothing tracks it\n", executionID)
@@ -161,7 +169,7 @@ func waitExecution(ctx context.Context, s streams, rt *local.Runtime, workflows 
 		}
 	}
 	if len(stuck) > 0 {
-		return fmt.Errorf("execution %s did not finish: %s (state in %s)", executionID, strings.Join(stuck, "; "), rt.StateDir())
+		return fmt.Errorf("execution %s did not finish%s: %s (state in %s)", executionID, waited, strings.Join(stuck, "; "), rt.StateDir())
 	}
 	return nil
 }
