@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,7 +45,7 @@ func Parse(path string, data []byte, getenv func(string) string) (*Config, error
 
 	root, err := parseYAML(data)
 	if err != nil {
-		return nil, yamlError(path, err)
+		return nil, yamlError(path, data, err)
 	}
 	if root == nil {
 		return nil, Errors{{File: path, Msg: "the file is empty", Hint: "start from examples/wordcount/xflow.yaml or run xflow init"}}
@@ -54,12 +56,34 @@ func Parse(path string, data []byte, getenv func(string) string) (*Config, error
 	v.applyEnv(getenv)
 	v.validate()
 	c.applyDefaults()
+	v.errs = dropImpliedMissing(v.errs)
 	if len(v.errs) > 0 {
 		v.errs.sort()
 		return nil, v.errs
 	}
 	Errors(c.Warnings).sort()
 	return c, nil
+}
+
+// misspeltRe reads the key an unknown key's hint suggests.
+var misspeltRe = regexp.MustCompile(`did you mean "([a-z_]+)"`)
+
+// dropImpliedMissing leaves out "has no runtime" beside `unknown key
+// "runtme" (did you mean "runtime"?)`: one mistake, said once, where it
+// was made.
+func dropImpliedMissing(errs Errors) Errors {
+	misspelt := map[string]bool{} // paths of the keys the typos meant
+	for _, e := range errs {
+		if m := misspeltRe.FindStringSubmatch(e.Hint); m != nil && strings.HasPrefix(e.Msg, "unknown key") {
+			misspelt[join(parentPath(e.Path), m[1])] = true
+		}
+	}
+	if len(misspelt) == 0 {
+		return errs
+	}
+	return slices.DeleteFunc(errs, func(e *Error) bool {
+		return misspelt[e.Path] && strings.Contains(e.Msg, " has no ")
+	})
 }
 
 // parseYAML returns the document's root node, nil for an empty file. A
@@ -85,7 +109,7 @@ func parseYAML(data []byte) (*yaml.Node, error) {
 
 // yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into an
 // Error with the file's position.
-func yamlError(path string, err error) error {
+func yamlError(path string, data []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	e := &Error{File: path, Msg: "invalid YAML: " + msg, Hint: "check the indentation and the quoting around that line"}
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
@@ -96,7 +120,29 @@ func yamlError(path string, err error) error {
 			}
 		}
 	}
+	switch {
+	case strings.Contains(msg, "tab character"):
+		// yaml.v3 gives the line of the value the tab interrupts; the tab
+		// itself is what to fix.
+		if pos, ok := firstIndentTab(data); ok {
+			e.Pos = pos
+		}
+		e.Hint = "indent with spaces: YAML does not allow tabs in indentation"
+	case strings.Contains(msg, "second YAML document"):
+		e.Hint = ""
+	}
 	return Errors{e}
+}
+
+// firstIndentTab is where the first tab in a line's indentation is.
+func firstIndentTab(data []byte) (Pos, bool) {
+	for i, line := range strings.Split(string(data), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if col := strings.IndexByte(indent, '\t'); col >= 0 {
+			return Pos{Line: i + 1, Col: col + 1}, true
+		}
+	}
+	return Pos{}, false
 }
 
 // Pos returns the position of the value at path (lambdas[2].runtime), or
