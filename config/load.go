@@ -26,6 +26,9 @@ const (
 // Load reads, decodes, completes and validates a config file. On failure
 // the error is an Errors listing every problem found.
 func Load(path string) (*Config, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("config %s is a folder; give the config file in it, such as %s", path, filepath.Join(path, "xflow.yaml"))
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)

@@ -40,7 +40,7 @@ stream in its state folder, whether or not "xflow run" is running.`,
   xflow publish FileUploaded < event.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
-				return usageError{fmt.Errorf("%s takes an event and its JSON (or stdin), got %d arguments", cmd.CommandPath(), len(args))}
+				return usageError{fmt.Errorf("%s takes an event and its JSON (or stdin), got %d argument%s", cmd.CommandPath(), len(args), plural(len(args)))}
 			}
 			return nil
 		},

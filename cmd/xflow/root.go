@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -38,9 +39,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
+	}
+	// cobra's own refusal of a command it does not know is plain text.
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		err = usageError{err}
 	}
 	var cerrs config.Errors
 	var uerr usageError
@@ -51,7 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	case errors.As(err, &uerr):
 		fmt.Fprintf(stderr, "xflow: %v\n", err)
-		fmt.Fprintln(stderr, "Run 'xflow --help' for usage.")
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		return 2
 	default:
 		fmt.Fprintf(stderr, "xflow: %v\n", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -105,6 +106,9 @@ bytes), never the token nor the events.`,
 				if env := os.Getenv(envAddr); env != "" {
 					addr = env
 				}
+			}
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return usageError{fmt.Errorf("--addr %q is not host:port; write one such as %s, or :8080 for every interface", addr, server.DefaultAddr)}
 			}
 			if onLocal && (withDeploy || direct || noBootstrapRule) {
 				return usageError{errors.New("--local runs the workflow on this machine: it does not go with --deploy, --direct or --no-bootstrap-rule")}

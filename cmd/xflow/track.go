@@ -36,7 +36,7 @@ runtime's state folder instead of AWS.`,
   xflow track compute_word_count ex-1 --json | jq .status`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return usageError{fmt.Errorf("%s takes a workflow id and an execution id, got %d arguments", cmd.CommandPath(), len(args))}
+				return usageError{fmt.Errorf("%s takes a workflow id and an execution id, got %d argument%s", cmd.CommandPath(), len(args), plural(len(args)))}
 			}
 			return nil
 		},
