@@ -236,6 +236,10 @@ func executionID(data []byte) (string, error) {
 	if !ok {
 		return "", refuse(ErrInvalidEvent, `the event has no "execution_id"; add "execution_id": "<id>" so that its execution can be tracked`)
 	}
+	if n := topLevelCount(data, "execution_id"); n > 1 {
+		// Readers disagree on which one counts (JSON leaves it open).
+		return "", refuse(ErrInvalidEvent, `the event has "execution_id" %d times; give it once`, n)
+	}
 	if raw[0] != '"' {
 		return "", refuse(ErrInvalidEvent, `"execution_id" is %s, not a string`, jsontext.Kind(raw))
 	}
@@ -250,4 +254,28 @@ func executionID(data []byte) (string, error) {
 		return "", refuse(ErrInvalidEvent, "execution_id is %d characters long; it is the Kinesis partition key, which allows at most %d", n, MaxPartitionKey)
 	}
 	return id, nil
+}
+
+// topLevelCount counts a key among the fields of a valid JSON object,
+// which a map cannot tell.
+func topLevelCount(data []byte, key string) int {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // '{'
+		return 0
+	}
+	n := 0
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return n
+		}
+		if k, _ := tok.(string); k == key {
+			n++
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return n
+		}
+	}
+	return n
 }

@@ -80,6 +80,8 @@ func TestPrepareRefuses(t *testing.T) {
 			"the event is not valid UTF-8 at line 1, column 21 (byte 20)"},
 		{"no execution_id", "FileUploaded", `{"Execution_ID": "ex1"}`, ErrInvalidEvent,
 			`the event has no "execution_id"; add "execution_id": "<id>" so that its execution can be tracked`},
+		{"execution_id twice", "FileUploaded", `{"execution_id": "ok1", "n": {"execution_id": "inner"}, "execution_id": "ok2"}`, ErrInvalidEvent,
+			`the event has "execution_id" 2 times; give it once`},
 		{"numeric execution_id", "FileUploaded", `{"execution_id": 12}`, ErrInvalidEvent,
 			`"execution_id" is a number, not a string`},
 		{"null execution_id", "FileUploaded", `{"execution_id": null}`, ErrInvalidEvent,
