@@ -248,6 +248,7 @@ func (r *Runtime) prepareLaunch(ctx context.Context, l config.Lambda, fnName str
 			return ln, fmt.Errorf("lambda %s: runtime %s runs an executable named bootstrap, and %s has none (for Go, put the main package's .go files in the source folder and xflow builds it)", l.Name, l.Runtime, l.Code.Path)
 		}
 		ln.label = l.Runtime + " (local: " + ln.path + ")"
+		ln.custom = true
 	}
 	return ln, nil
 }

@@ -28,6 +28,9 @@ type launch struct {
 	// nodeSDK is a node_modules folder with the AWS SDK for Node.js
 	// handlers, "" when there is none.
 	nodeSDK string
+	// custom is a provided.* function: its own program speaks the Runtime
+	// API, not one of xflow's bootstraps.
+	custom bool
 }
 
 // function is one Lambda function of the config and its warm workers.
@@ -351,14 +354,27 @@ func (w *worker) kill() {
 }
 
 // stop ends an idle or dead worker: its long poll is answered with 410,
-// on which the bootstraps exit; whatever is left is killed.
+// on which xflow's bootstraps exit; whatever is left is killed. A custom
+// runtime (aws-lambda-go, for one) takes any answer but 200 as a fatal
+// error and logs it, so it gets SIGTERM instead, as Lambda shuts an
+// execution environment down.
 func (w *worker) stop() {
-	w.api.stop()
+	if w.fn.launch.custom {
+		w.mu.Lock()
+		w.killed = true // an exit from here on is the runtime's doing
+		w.mu.Unlock()
+		if p := w.cmd.Process; p != nil {
+			syscall.Kill(-p.Pid, syscall.SIGTERM)
+		}
+	} else {
+		w.api.stop()
+	}
 	select {
 	case <-w.exited:
 	case <-time.After(500 * time.Millisecond):
 	}
 	w.kill()
+	w.api.stop()
 	<-w.exited
 	<-w.out.done
 }

@@ -71,6 +71,17 @@ func TestInitRunsLocally(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(dir, ".xflow", "failures")); len(entries) > 0 || strings.Contains(stderr, "gave up") {
 		t.Errorf("a function gave up on records: %v\n%s", entries, stderr)
 	}
+	// The runtime stopped the Go worker as Lambda would, not by closing
+	// the API under it (aws-lambda-go logs that as a failure).
+	logs, _ := filepath.Glob(filepath.Join(dir, ".xflow", "logs", "aws", "lambda", "process_task_go", "*"))
+	for _, l := range logs {
+		if strings.Contains(readFile(t, l), "failed to get the next invoke") {
+			t.Errorf("the Go worker logged a failure at stop:\n%s", readFile(t, l))
+		}
+	}
+	if len(logs) == 0 {
+		t.Errorf("no log of process_task_go")
+	}
 }
 
 // A Node.js handler that imports a part of the AWS SDK local mode does not
