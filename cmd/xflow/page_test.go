@@ -542,6 +542,11 @@ func TestPageEndToEnd(t *testing.T) {
 			t.Errorf("the failed execution's page lacks %q:\n%s", want, logs)
 		}
 	}
+	// check_order gave up on the record (retry_attempts: 0): its dead letter.
+	b.do("the dead letter", 20*time.Second, chromedp.WaitVisible(chromedp.CSS("#dead-letters")))
+	if got := b.text("#dead-letters"); !strings.Contains(got, "check_order gave up on the OrderPlaced batch") || !strings.Contains(got, "RetryAttemptsExhausted") {
+		t.Errorf("the dead letters panel says %q", got)
+	}
 	if got := b.text("#next-expected"); got != "OrderChecked" {
 		t.Errorf("next expected = %q, want OrderChecked", got)
 	}

@@ -722,6 +722,15 @@
         }))
         : h('p', { class: 'muted' }, 'None yet.')));
 
+    if ((rep.dead_letters || []).length) {
+      out.push(h('section', { class: 'panel problem', id: 'dead-letters', 'aria-labelledby': 'dead-letters-title' },
+        h('h2', { id: 'dead-letters-title' }, 'Records functions gave up on'),
+        h('ul', null, rep.dead_letters.map((d) => h('li', null,
+          timeEl(d.time), ' ', h('strong', null, d.function), ' gave up on the ' + (d.event || d.stream) + ' batch ',
+          h('span', { class: 'mono' }, d.start_sequence_number + '–' + d.end_sequence_number), ' (' + d.condition + ')',
+          d.error ? [': ', h('code', null, d.error.split('\n')[0])] : null,
+          '; the record is in ', h('code', null, d.where))))));
+    }
     if ((rep.unexpected_events || []).length) {
       out.push(h('section', { class: 'panel notice' },
         h('h2', null, 'Events outside the flow'),
