@@ -70,7 +70,7 @@ func Run(ctx context.Context, c *config.Config, opts Options) error {
 		return err
 	}
 	if asm.Cached {
-		fmt.Fprintf(opts.Err, "xflow: %s is up to date (config, sources, xflow and context unchanged since the last synth; --force synthesizes again)\n", asm.Dir)
+		fmt.Fprintf(opts.Err, "xflow: %s\n", asm.UpToDate())
 	}
 	return CDK(ctx, asm.Dir, opts, "deploy", "--all", "--require-approval", "never")
 }

@@ -74,6 +74,11 @@ type Assembly struct {
 	Key string
 }
 
+// UpToDate says that a cached assembly was reused, and why, for people.
+func (a *Assembly) UpToDate() string {
+	return fmt.Sprintf("%s is up to date (config, sources, xflow and context unchanged since the last synth; --force synthesizes again)", a.Dir)
+}
+
 // Stack is one synthesized stack.
 type Stack struct {
 	Name      string `json:"name"`

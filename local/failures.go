@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xflowhq/xflow/track"
@@ -119,12 +120,28 @@ func partitionKeysIn(stateDir, name, from, to string) ([]string, error) {
 }
 
 // TrackDeadLetters gives track the dead letters of one execution of a
-// state folder (see track.Options.DeadLetters).
+// state folder (see track.Options.DeadLetters). Reading them means reading
+// every failure file and the stream records of every batch, so they are
+// read again only when a failure file changed: the server tracks a page of
+// executions at a time, and each page would read them all again.
 func TrackDeadLetters(stateDir string) func(ctx context.Context, executionID string) ([]track.DeadLetter, error) {
+	var (
+		mu   sync.Mutex
+		seen string // the failure files' names, sizes and times when read
+		all  []DeadLetter
+	)
 	return func(ctx context.Context, executionID string) ([]track.DeadLetter, error) {
-		all, err := DeadLetters(stateDir)
+		mu.Lock()
+		defer mu.Unlock()
+		state, err := failuresState(stateDir)
 		if err != nil {
 			return nil, err
+		}
+		if state != seen || all == nil {
+			if all, err = DeadLetters(stateDir); err != nil {
+				return nil, err
+			}
+			seen = state
 		}
 		var out []track.DeadLetter
 		for _, d := range all {
@@ -144,6 +161,27 @@ func TrackDeadLetters(stateDir string) func(ctx context.Context, executionID str
 		}
 		return out, nil
 	}
+}
+
+// failuresState sums up the failure files of a state folder: it changes
+// whenever one is written.
+func failuresState(stateDir string) (string, error) {
+	entries, err := os.ReadDir(filepath.Join(stateDir, "failures"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+	}
+	return b.String(), nil
 }
 
 // TrackOptions are track's options for a local state folder: no quota to

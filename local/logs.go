@@ -183,6 +183,17 @@ func (l *Logs) ensureGroup(group string) error {
 	return os.WriteFile(marker, []byte(group+"\n"), 0o644)
 }
 
+// readGroup is the folder of the existing log group a read names, by
+// name or by identifier (name or ARN), as the read APIs accept either.
+func (l *Logs) readGroup(name, identifier *string) (dir, group string, err error) {
+	group = aws.ToString(name)
+	if group == "" {
+		group = groupFromIdentifier(aws.ToString(identifier))
+	}
+	dir, err = l.existingGroup(group)
+	return dir, group, err
+}
+
 func (l *Logs) existingGroup(group string) (string, error) {
 	dir, err := l.groupDir(group)
 	if err != nil {
@@ -443,11 +454,7 @@ func chronological(evs []event) {
 // before it; StartTime is inclusive and EndTime exclusive; a page holds at
 // most Limit (10,000) events and 1 MB.
 func (l *Logs) GetLogEvents(ctx context.Context, in *cloudwatchlogs.GetLogEventsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.GetLogEventsOutput, error) {
-	group := aws.ToString(in.LogGroupName)
-	if group == "" {
-		group = groupFromIdentifier(aws.ToString(in.LogGroupIdentifier))
-	}
-	dir, err := l.existingGroup(group)
+	dir, _, err := l.readGroup(in.LogGroupName, in.LogGroupIdentifier)
 	if err != nil {
 		return nil, err
 	}
@@ -623,11 +630,7 @@ func parseGetToken(tok string) (pageKey, byte, error) {
 // a regular expression. JSON and space-delimited patterns ({...}, [...])
 // are refused with InvalidParameterException rather than matched loosely.
 func (l *Logs) FilterLogEvents(ctx context.Context, in *cloudwatchlogs.FilterLogEventsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error) {
-	group := aws.ToString(in.LogGroupName)
-	if group == "" {
-		group = groupFromIdentifier(aws.ToString(in.LogGroupIdentifier))
-	}
-	dir, err := l.existingGroup(group)
+	dir, _, err := l.readGroup(in.LogGroupName, in.LogGroupIdentifier)
 	if err != nil {
 		return nil, err
 	}
@@ -845,11 +848,7 @@ func compilePattern(p string) (func(string) bool, error) {
 // name prefix cannot be combined with LastEventTime ordering. The local
 // server lists executions with it, as it would on AWS.
 func (l *Logs) DescribeLogStreams(ctx context.Context, in *cloudwatchlogs.DescribeLogStreamsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogStreamsOutput, error) {
-	group := aws.ToString(in.LogGroupName)
-	if group == "" {
-		group = groupFromIdentifier(aws.ToString(in.LogGroupIdentifier))
-	}
-	dir, err := l.existingGroup(group)
+	dir, group, err := l.readGroup(in.LogGroupName, in.LogGroupIdentifier)
 	if err != nil {
 		return nil, err
 	}

@@ -216,9 +216,12 @@ func (r *Report) addDeadLetters(dls []DeadLetter) {
 		}
 		d.Event = ev
 		r.DeadLetters = append(r.DeadLetters, d)
+		if d.Stream != from {
+			continue
+		}
 		for i := range r.Producers {
 			p := &r.Producers[i]
-			if !r.isProducers(d, from) || p.Function != d.Function {
+			if p.Function != d.Function {
 				continue
 			}
 			p.Failed = true

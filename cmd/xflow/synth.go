@@ -136,8 +136,8 @@ synth, runs with --validate (or CDK_VALIDATION=true).`,
 				fmt.Fprintf(s.out, "stack %s: %d resources, %s\n", st.Name, st.Resources, st.Template)
 			}
 			if asm.Cached {
-				fmt.Fprintf(s.err, "xflow: %s is up to date (config, sources, xflow and context unchanged since the last synth; --force synthesizes again): %d stack%s, checked in %s\n",
-					asm.Dir, len(asm.Stacks), plural(len(asm.Stacks)), time.Since(start).Round(time.Millisecond))
+				fmt.Fprintf(s.err, "xflow: %s: %d stack%s, checked in %s\n",
+					asm.UpToDate(), len(asm.Stacks), plural(len(asm.Stacks)), time.Since(start).Round(time.Millisecond))
 				return nil
 			}
 			fmt.Fprintf(s.err, "xflow: synthesized %d stack%s into %s in %s\n", len(asm.Stacks), plural(len(asm.Stacks)), asm.Dir, time.Since(start).Round(100*time.Millisecond))
