@@ -11,9 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/publish"
-	"github.com/xflowhq/xflow/sources"
 	"github.com/xflowhq/xflow/track"
 )
 
@@ -25,7 +26,7 @@ const stopGrace = 30 * time.Second
 func newRunCmd(s streams) *cobra.Command {
 	var (
 		path, state, event string
-		wait, allowOlder   bool
+		wait, strict       bool
 		timeout            time.Duration
 	)
 	cmd := &cobra.Command{
@@ -33,8 +34,9 @@ func newRunCmd(s streams) *cobra.Command {
 		Short: "Run the workflow on this machine, with the same handlers, until stopped",
 		Long: `Run the workflow locally: each event's stream is a log in the state folder
 (.xflow beside the config), each function runs in warm worker processes of its
-real runtime (python3 and node from PATH, provided.al2023 binaries, Go built from
-source), the trackers write to a local log store, and handlers publish with
+real runtime (its package built for this machine by xflow build: Python with its
+dependencies, Node.js with its node_modules, Go compiled), with python3 and node
+found on PATH or in version managers, the trackers write to a local log store, and handlers publish with
 their usual SDK to a local Kinesis endpoint. Stop with Ctrl-C: invocations in
 flight finish and their checkpoints are written.
 
@@ -53,11 +55,6 @@ if it finished.`,
 				return usageError{fmt.Errorf("JSON and --wait go with --publish EVENT")}
 			}
 			c, err := loadConfig(s, path)
-			if err != nil {
-				return err
-			}
-			// Git sources run from their checkout, pinned as for a deploy.
-			lock, err := sources.Resolve(cmd.Context(), c, sources.Options{Progress: s.err})
 			if err != nil {
 				return err
 			}
@@ -81,16 +78,27 @@ if it finished.`,
 					}
 				}
 			}
+			ctx := cmd.Context()
+			// The functions' packages built for this machine, from the
+			// same sources (git ones pinned) as a deploy.
+			res, err := pipeline.Run(ctx, c, pipeline.Options{
+				Until: pipeline.Build, Target: build.Host, Progress: s.err,
+				Build: build.Options{StrictRuntimes: strict},
+			})
+			if err != nil {
+				return err
+			}
+			lock := res.Lock
 			if state == "" {
-				state = local.DefaultStateDir(c)
+				state = pipeline.LayoutOf(c).State()
 			}
 			rt := local.New(c, local.Options{
-				StateDir:           state,
-				Log:                slog.New(slog.NewTextHandler(s.err, nil)),
-				Progress:           s.err,
-				AllowOlderRuntimes: allowOlder,
+				StateDir:  state,
+				Log:       slog.New(slog.NewTextHandler(s.err, nil)),
+				Progress:  s.err,
+				Artifacts: res.Artifacts,
+				Builder:   res.Builder,
 			})
-			ctx := cmd.Context()
 			if err := rt.Start(ctx); err != nil {
 				return err
 			}
@@ -129,7 +137,7 @@ if it finished.`,
 	cmd.Flags().StringVar(&event, "publish", "", "publish this `EVENT` once running, with the JSON argument as payload")
 	cmd.Flags().BoolVar(&wait, "wait", false, "with --publish: wait until the execution finishes or is stuck, print its report and stop")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "with --wait: give up after this `duration`")
-	cmd.Flags().BoolVar(&allowOlder, "allow-older-runtimes", false, "run handlers with an older python3 or node than their runtime asks for, with a warning")
+	strictRuntimesFlag(cmd, &strict, "")
 	return cmd
 }
 
