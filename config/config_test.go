@@ -296,3 +296,81 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// The original xFlow set a bare handler to <lambda name>.<handler>
+// whatever the source; xflow keeps that for folders, packages and S3
+// objects, and the module of the file for a single-file source.
+func TestBareHandlerOfEverySourceKind(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"lambda_reader.py":        "def read(event, context):\n    pass\n",
+		"pkg.zip":                 "PK",
+		"folder/lambda_parser.py": "def parse(event, context):\n    pass\n",
+		"bare/main.py":            "",
+	} {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yaml := `lambdas:
+  - name: lambda_reader
+    source: lambda_reader.py
+    handler: read
+    runtime: python3.12
+  - name: lambda_parser
+    source: folder
+    handler: parse
+    runtime: python3.12
+  - name: lambda_zip
+    source: pkg.zip
+    handler: run
+    runtime: nodejs22.x
+  - name: lambda_s3
+    source: s3://xflow-code/flows/wordcount/lambda_s3.zip
+    handler: go
+    runtime: python3.12
+  - name: dotted
+    source: folder
+    handler: lambda_parser.parse
+    runtime: python3.12
+  - name: no_module
+    source: bare
+    handler: handle
+    runtime: python3.12
+subscriptions:
+  - event: Started
+    subscribers: [lambda_reader, lambda_parser, lambda_zip, lambda_s3, dotted, no_module]
+`
+	c, err := Parse(filepath.Join(dir, "xflow.yaml"), []byte(yaml), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ lambda, handler, from string }{
+		{"lambda_reader", "lambda_reader.read", HandlerFromFile},
+		{"lambda_parser", "lambda_parser.parse", HandlerFromName},
+		{"lambda_zip", "lambda_zip.run", HandlerFromName},
+		{"lambda_s3", "lambda_s3.go", HandlerFromName},
+		{"dotted", "lambda_parser.parse", HandlerAsWritten},
+		{"no_module", "no_module.handle", HandlerFromName},
+	}
+	for _, tt := range tests {
+		l, _ := c.Lambda(tt.lambda)
+		if l.Handler != tt.handler || l.HandlerFrom != tt.from {
+			t.Errorf("%s: handler %q from %q, want %q from %q", tt.lambda, l.Handler, l.HandlerFrom, tt.handler, tt.from)
+		}
+	}
+	// A folder without the module the rule names loads, with a warning
+	// that says what to add.
+	var warned []string
+	for _, w := range c.Warnings {
+		warned = append(warned, w.Error())
+	}
+	want := `xflow.yaml:24:14: lambdas[5].handler: handler "handle" means no_module.handle (a bare handler of a folder names a function of the module named after the lambda), and bare has no module no_module (add no_module.py to the folder, or write module.function naming a file of it, such as main.handle)`
+	if !slices.ContainsFunc(warned, func(w string) bool { return strings.HasSuffix(w, want) }) {
+		t.Errorf("warnings %q lack\n%s", warned, want)
+	}
+}

@@ -185,7 +185,7 @@ func (c *Config) applyDefaults() {
 		l.Memory = or(l.Memory, g.LambdaMemory)
 		l.Architecture = orStr(l.Architecture, g.Architecture)
 		l.LogRetentionDays = or(l.LogRetentionDays, g.LogRetentionDays)
-		l.Handler = ResolveHandler(*l)
+		l.Handler, l.HandlerFrom = ResolveHandler(*l)
 	}
 	for i := range c.Subscriptions {
 		s := &c.Subscriptions[i]
@@ -219,27 +219,36 @@ func orStr(v, def string) string {
 	return v
 }
 
-// ResolveHandler applies the original xFlow's rule: a handler without a
-// dot names a function in the module of a single-file source, so handler
-// `read` of source `lambda_reader.py` is `lambda_reader.read`. A handler
-// with a dot is used as written; provided runtimes default to `bootstrap`.
-func ResolveHandler(l Lambda) string {
+// ResolveHandler applies the original xFlow's rules to a handler without
+// a dot: of a single-file source it names a function in that file's
+// module, so handler `read` of source `lambda_reader.py` is
+// `lambda_reader.read`; of a folder, a package or an S3 object it names a
+// function in the module named after the lambda, so handler `parse` of
+// lambda `lambda_parser` is `lambda_parser.parse`. A handler with a dot is
+// used as written; provided runtimes default to `bootstrap`. It also
+// returns which rule applied (HandlerAsWritten, HandlerFromFile or
+// HandlerFromName). A git source not fetched yet is left as written: its
+// path may turn out to be a file or a folder.
+func ResolveHandler(l Lambda) (handler, from string) {
 	if l.Handler == "" && RuntimeFamily(l.Runtime) == "provided" {
-		return "bootstrap"
+		return "bootstrap", HandlerAsWritten
 	}
 	if l.Handler == "" || strings.Contains(l.Handler, ".") || strings.Contains(l.Handler, "::") {
-		return l.Handler
+		return l.Handler, HandlerAsWritten
 	}
 	switch RuntimeFamily(l.Runtime) {
 	case "python", "nodejs", "ruby":
 	default:
-		return l.Handler
+		return l.Handler, HandlerAsWritten
 	}
-	if l.Code.Kind != CodeFile {
-		return l.Handler
+	switch l.Code.Kind {
+	case CodeFile:
+		base := filepath.Base(l.Code.Path)
+		return strings.TrimSuffix(base, filepath.Ext(base)) + "." + l.Handler, HandlerFromFile
+	case CodeDir, CodeZip, CodeS3:
+		return l.Name + "." + l.Handler, HandlerFromName
 	}
-	base := filepath.Base(l.Code.Path)
-	return strings.TrimSuffix(base, filepath.Ext(base)) + "." + l.Handler
+	return l.Handler, HandlerAsWritten
 }
 
 // Mapping settings resolved to concrete values for one subscriber.

@@ -405,7 +405,7 @@ func (c *Config) UseCheckout(i int, path, shown string) Errors {
 	family := RuntimeFamily(l.Runtime)
 	if v.localCode(p, l, family, shown, path) {
 		v.handler(p, l, family)
-		l.Handler = ResolveHandler(*l)
+		l.Handler, l.HandlerFrom = ResolveHandler(*l)
 	}
 	return v.errs
 }
@@ -424,8 +424,17 @@ func (v *validator) handler(p string, l *Lambda, family string) {
 		return // checked once fetched, when the path is known to be a file or not
 	}
 	if !strings.Contains(h, ".") {
-		if l.Code.Kind != CodeFile {
-			v.errorf(p+".handler", fmt.Sprintf("write module.function, such as main.%s", h), "handler %q does not name its module, which only a single-file source implies", h)
+		switch l.Code.Kind {
+		case CodeFile:
+			v.handlerFunction(p, l, family, h)
+		case CodeDir:
+			// The original xFlow's rule: the module named after the
+			// lambda. Say so when the folder has no such module, rather
+			// than let every invocation fail to import it.
+			if l.Name != "" && !hasModule(l.Code.Path, family, l.Name) {
+				v.warnf(p+".handler", fmt.Sprintf("add %s to the folder, or write module.function naming a file of it, such as main.%s", moduleFiles(family, l.Name)[0], h),
+					"handler %q means %s.%s (a bare handler of a folder names a function of the module named after the lambda), and %s has no module %s", h, l.Name, h, filepath.Base(l.Code.Path), l.Name)
+			}
 		}
 		return
 	}
@@ -433,11 +442,50 @@ func (v *validator) handler(p string, l *Lambda, family string) {
 		base := filepath.Base(l.Code.Path)
 		stem := strings.TrimSuffix(base, filepath.Ext(base))
 		mod := h[:strings.LastIndex(h, ".")]
+		fn := h[strings.LastIndex(h, ".")+1:]
 		if mod != stem {
-			fn := h[strings.LastIndex(h, ".")+1:]
 			v.errorf(p+".handler", fmt.Sprintf("write %s.%s, or just %s", stem, fn, fn), "handler module %q is not the source file %s, the only file packaged", mod, base)
+			return
+		}
+		v.handlerFunction(p, l, family, fn)
+	}
+}
+
+// handlerFunction checks that the single-file source of a Python or
+// Node.js lambda defines the handler's function at its top level.
+func (v *validator) handlerFunction(p string, l *Lambda, family, fn string) {
+	if !slices.Contains(sourceExtensions[family], strings.ToLower(filepath.Ext(l.Code.Path))) {
+		return // not its language: said on its source
+	}
+	found, defined, known := sourceDefines(family, l.Code.Path, fn)
+	if found || !known {
+		return
+	}
+	slices.Sort(defined)
+	defined = slices.Compact(defined)
+	base := filepath.Base(l.Code.Path)
+	hint := suggest(fn, defined, "it defines")
+	if family == "python" {
+		if hint == "" {
+			hint = fmt.Sprintf("define def %s(event, context): at the top level of %s", fn, base)
+		}
+		v.errorf(p+".handler", hint, "%s has no top-level function %q", base, fn)
+		return
+	}
+	if hint == "" {
+		hint = fmt.Sprintf("export it: exports.%s = async (event, context) => {…}, or export async function %s(event, context) {…}", fn, fn)
+	}
+	v.errorf(p+".handler", hint, "%s exports no %q", base, fn)
+}
+
+// hasModule reports whether a folder holds the module a handler names.
+func hasModule(dir, family, module string) bool {
+	for _, f := range moduleFiles(family, module) {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
 		}
 	}
+	return false
 }
 
 func (v *validator) environment(p string, l *Lambda) {
