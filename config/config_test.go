@@ -374,3 +374,59 @@ subscriptions:
 		t.Errorf("warnings %q lack\n%s", warned, want)
 	}
 }
+
+// A link in a source folder that points outside it is refused, naming
+// the link: packaging follows links, and would put a file of this
+// machine into the function. Links within the folder are fine.
+func TestSourceFolderLinks(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(outside, []byte("key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		links map[string]string // link → target
+		want  string            // "" for no error
+	}{
+		{name: "inside", links: map[string]string{"fn/alias.py": "main.py", "fn/lib/up.py": "../main.py", "fn/libdir": "lib"}},
+		{name: "absolute out", links: map[string]string{"fn/leak.txt": "/etc/os-release"},
+			want: "lambdas[0].source: fn/leak.txt is a link to /etc/os-release, outside the source folder fn: packaging it would put a file of this machine into the function (copy what it points to into fn, or remove the link)"},
+		{name: "relative out, deep", links: map[string]string{"fn/lib/deep/secret.txt": "../../../secret.txt"},
+			want: "fn/lib/deep/secret.txt is a link to ../../../secret.txt, outside the source folder fn"},
+		{name: "broken, out", links: map[string]string{"fn/gone": "/nonexistent/xflow-test"},
+			want: "fn/gone is a link to /nonexistent/xflow-test, outside the source folder fn"},
+		{name: "folder link out", links: map[string]string{"fn/home": filepath.Dir(outside)},
+			want: "fn/home is a link to " + filepath.Dir(outside) + ", outside the source folder fn"},
+		{name: "several", links: map[string]string{"fn/a": outside, "fn/b": outside, "fn/c": "main.py"},
+			want: "fn/a is a link to " + outside + ", outside the source folder fn, and 1 more link out of it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "fn", "lib", "deep"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "fn", "main.py"), []byte("def handle(e, c):\n    pass\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("beside the config\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for link, target := range tt.links {
+				if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(link))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			yaml := "lambdas:\n  - name: worker\n    source: fn\n    handler: main.handle\n    runtime: python3.12\nsubscriptions:\n  - event: Started\n    subscribers: [worker]\n"
+			_, err := Parse(filepath.Join(dir, "xflow.yaml"), []byte(yaml), env(nil))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("err = %v, want none", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("err = %v\nwant it to hold %s", err, tt.want)
+			case tt.want != "" && !strings.HasPrefix(err.Error(), filepath.Join(dir, "xflow.yaml")+":3:13: "):
+				t.Errorf("err = %v, want it on the source's line", err)
+			}
+		})
+	}
+}

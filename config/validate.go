@@ -373,6 +373,7 @@ func (v *validator) localCode(p string, l *Lambda, family, src, path string) boo
 	switch ext := strings.ToLower(filepath.Ext(path)); {
 	case fi.IsDir():
 		l.Code = Code{Kind: CodeDir, Path: path, Git: l.Code.Git}
+		v.links(p, src, path)
 	case ext == ".zip" || ext == ".jar":
 		l.Code = Code{Kind: CodeZip, Path: path, Git: l.Code.Git}
 	default:
@@ -385,6 +386,38 @@ func (v *validator) localCode(p string, l *Lambda, family, src, path string) boo
 		}
 	}
 	return true
+}
+
+// links refuses a source folder holding a link to outside it; src is the
+// folder as the user wrote it.
+func (v *validator) links(p, src, path string) {
+	out, err := linksOutOf(path)
+	if err != nil {
+		v.errorf(p+".source", "", "read the source folder %s: %v", src, err)
+		return
+	}
+	if len(out) == 0 {
+		return
+	}
+	more := ""
+	if len(out) > 1 {
+		more = fmt.Sprintf(", and %d more link%s out of it", len(out)-1, plural(len(out)-1))
+	}
+	first := out[0]
+	name := first.link
+	if !strings.Contains(src, "://") { // a git source of a whole repository is shown as its URL
+		name = filepath.ToSlash(filepath.Join(src, first.link))
+	}
+	v.errorf(p+".source", fmt.Sprintf("copy what it points to into %s, or remove the link", src),
+		"%s is a link to %s, outside the source folder %s%s: packaging it would put a file of this machine into the function",
+		name, first.target, src, more)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 // SourceError is a problem with the source of lambdas[i], positioned on

@@ -335,3 +335,24 @@ func read(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// A link inside a git source folder that points out of the folder is
+// refused too, naming it: the check of the top-level path alone let
+// fn/leak.txt → /etc/os-release into the function's package.
+func TestLinkInsideSourceFolder(t *testing.T) {
+	repo := gittest.New(t)
+	repo.Link("fn/leak.txt", "/etc/os-release")
+	repo.Link("fn/shared.py", "../shared.py")
+	repo.Link("fn/alias.py", "handler.py")
+	repo.Commit(map[string]string{"fn/handler.py": "def read(e, c): pass\n", "shared.py": "X = 1\n"})
+	c := project(t, strings.Replace(oneLambda(repo.URL+"//fn"), "handler: read", "handler: handler.read", 1))
+	_, err := sources.Resolve(context.Background(), c, sources.Options{CacheDir: gittest.CacheDir(t)})
+	for _, want := range []string{
+		"xflow.yaml:3:13: lambdas[0].source: fn/leak.txt is a link to /etc/os-release, outside the source folder fn, and 1 more link out of it",
+		"(copy what it points to into fn, or remove the link)",
+	} {
+		if err == nil || !strings.Contains(strings.ReplaceAll(err.Error(), c.File, "xflow.yaml"), want) {
+			t.Errorf("err = %v\nwant it to hold %s", err, want)
+		}
+	}
+}
