@@ -124,6 +124,12 @@ func yamlError(path string, data []byte, err error) error {
 		}
 	}
 	switch {
+	case isIndentationError(msg):
+		// yaml.v3 reports the start of the block the parser was in, not
+		// the line that broke it: find that line.
+		if pos, hint, ok := misindentedLine(data, strings.TrimPrefix(e.Msg, "invalid YAML:")); ok {
+			e.Pos, e.Hint = pos, hint
+		}
 	case strings.Contains(msg, "tab character"):
 		// yaml.v3 gives the line of the value the tab interrupts; the tab
 		// itself is what to fix.
@@ -135,6 +141,96 @@ func yamlError(path string, data []byte, err error) error {
 		e.Hint = ""
 	}
 	return Errors{e}
+}
+
+// indentationErrors are the parser errors of yaml.v3 that a line
+// indented differently from its block causes.
+var indentationErrors = []string{
+	"did not find expected key",
+	"did not find expected '-' indicator",
+	"mapping values are not allowed in this context",
+	"block sequence entries are not allowed in this context",
+	"did not find expected <document start>",
+}
+
+func isIndentationError(msg string) bool {
+	return slices.ContainsFunc(indentationErrors, func(m string) bool { return strings.Contains(msg, m) })
+}
+
+// misindentedLine finds the line that causes an indentation error: the
+// first line such that the file up to it fails to parse with the same
+// error. Parsing stops at the first bad token, and a prefix cut at a line
+// boundary closes its blocks cleanly, so every longer prefix fails the
+// same way and a binary search finds it. The hint names the columns at
+// which the blocks above that line start.
+func misindentedLine(data []byte, msg string) (Pos, string, bool) {
+	msg = strings.TrimSpace(msg)
+	lines := strings.SplitAfter(string(data), "\n")
+	failsAt := func(n int) bool {
+		_, err := parseYAML([]byte(strings.Join(lines[:n], "")))
+		return err != nil && strings.HasSuffix(err.Error(), msg)
+	}
+	if !failsAt(len(lines)) {
+		return Pos{}, "", false
+	}
+	lo, hi := 1, len(lines) // failsAt(hi); find the smallest
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if failsAt(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	line := strings.TrimRight(lines[hi-1], "\r\n")
+	col := len(line) - len(strings.TrimLeft(line, " ")) + 1
+	cols := blockColumns(lines[:hi-1])
+	var hint string
+	if len(cols) > 0 && !slices.Contains(cols, col) {
+		shown := make([]string, len(cols))
+		for i, c := range cols {
+			shown[i] = strconv.Itoa(c)
+		}
+		list := "column " + shown[0]
+		if n := len(shown); n > 1 {
+			list = "columns " + strings.Join(shown[:n-1], ", ") + " and " + shown[n-1]
+		}
+		hint = fmt.Sprintf("line %d starts at column %d, and the blocks above it at %s: indent it like the other lines of its block",
+			hi, col, list)
+	} else {
+		hint = fmt.Sprintf("check the indentation of line %d against the lines above it, and the quoting of its value", hi)
+	}
+	return Pos{Line: hi, Col: col}, hint, true
+}
+
+// blockColumns returns the columns (1-based) at which the blocks that
+// enclose the line after lines start: going up, each line indented less
+// than those below it opens one, and "- " items open two (the dash and
+// the item's content).
+func blockColumns(lines []string) []int {
+	var cols []int
+	least := -1
+	for i := len(lines) - 1; i >= 0 && least != 0; i-- {
+		text := strings.TrimRight(lines[i], "\r\n")
+		trimmed := strings.TrimLeft(text, " ")
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		indent := len(text) - len(trimmed)
+		if least >= 0 && indent >= least {
+			continue
+		}
+		least = indent
+		cols = append(cols, indent+1)
+		for col := indent; strings.HasPrefix(trimmed, "- "); {
+			rest := strings.TrimLeft(trimmed[1:], " ")
+			col += len(trimmed) - len(rest)
+			trimmed = rest
+			cols = append(cols, col+1)
+		}
+	}
+	slices.Sort(cols)
+	return slices.Compact(cols)
 }
 
 // firstIndentTab is where the first tab in a line's indentation is.
