@@ -2,11 +2,13 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -428,5 +430,64 @@ func TestSourceFolderLinks(t *testing.T) {
 				t.Errorf("err = %v, want it on the source's line", err)
 			}
 		})
+	}
+}
+
+// Configs past the size limits are refused at once, naming the limit,
+// before their lists are decoded.
+func TestLimits(t *testing.T) {
+	list := func(key, item string, n int) string {
+		return key + ": [" + strings.Repeat(item+", ", n-1) + item + "]\n"
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{name: "lambdas", yaml: list("lambdas", "{}", MaxLambdas+1),
+			want: "x.yaml:1:1: lambdas: 5001 lambdas, more than the 5000 a config may have (split it into several configs"},
+		{name: "events", yaml: "lambdas: []\n" + list("subscriptions", "{event: E}", MaxEvents+1),
+			want: "x.yaml:2:1: subscriptions: 5001 events, more than the 5000 a config may have"},
+		{name: "workflows", yaml: list("workflows", "{}", MaxWorkflows+1),
+			want: "x.yaml:1:1: workflows: 5001 workflows, more than the 5000 a config may have"},
+		{name: "bytes", yaml: "# " + strings.Repeat("x", MaxConfigBytes) + "\n",
+			want: "x.yaml: the file is 4194307 bytes, more than the 4194304 (4 MiB) a config may have"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Parse("x.yaml", []byte(tt.yaml), env(nil))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("err = %.300v\nwant it to start with %s", err, tt.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("refusing took %s", d)
+			}
+		})
+	}
+	// At the limit, a config loads.
+	var b strings.Builder
+	b.WriteString("lambdas:\n")
+	for i := range MaxLambdas {
+		fmt.Fprintf(&b, "  - {name: f%d, source: testdata/errors/handler.py, handler: handle, runtime: python3.12}\n", i)
+	}
+	b.WriteString("subscriptions:\n  - event: Started\n    subscribers: [f0]\n")
+	c, err := Parse("x.yaml", []byte(b.String()), env(nil))
+	if err != nil || len(c.Lambdas) != MaxLambdas {
+		t.Errorf("a config of %d lambdas: %.300v", MaxLambdas, err)
+	}
+}
+
+// Load refuses a file larger than the limit without reading it.
+func TestLoadTooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xflow.yaml")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 50<<20); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	want := path + ": the file is 52428800 bytes, more than the 4194304 (4 MiB) a config may have"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("err = %v, want %s", err, want)
 	}
 }
