@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/track"
@@ -116,5 +120,43 @@ workflows:
 				t.Errorf("track's report does not show %q:\n%s", want, text.String())
 			}
 		})
+	}
+}
+
+// TestTrackUnparsableRecord: a record whose payload is not JSON (base64
+// sent by mistake) cannot be tracked, and its subscriber gives up on it;
+// track --local finds the execution by the record's partition key in the
+// failures file and shows it failed at its first event, with the error,
+// rather than "not found".
+func TestTrackUnparsableRecord(t *testing.T) {
+	needPython(t)
+	step := "import base64, json\ndef handle(event, context):\n    for r in event['Records']:\n        json.loads(base64.b64decode(r['kinesis']['data']))\n"
+	c := writeConfig(t, oneStep("python3.12"), map[string]string{"step.py": step})
+	rt := start(t, c, local.Options{})
+	// What a client that base64-encodes the data itself sends: the SDK
+	// encodes it again, and the record holds base64 text.
+	_, err := rt.Streams().PutRecord(context.Background(), &kinesis.PutRecordInput{
+		StreamName: aws.String("In"), PartitionKey: aws.String("raw-1"),
+		Data: []byte(base64.StdEncoding.EncodeToString([]byte(`{"execution_id": "raw-1"}`))),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, rt, 3*time.Minute)
+	rep, err := track.Track(context.Background(), rt.Logs(), rt.Config(), "wf", "raw-1", local.TrackOptions(rt.StateDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != track.StatusFailed || len(rep.DeadLetters) != 1 || !strings.Contains(rep.DeadLetters[0].Error, "JSONDecodeError") {
+		t.Fatalf("status %s, dead letters %+v; want failed, with the step's JSONDecodeError", rep.Status, rep.DeadLetters)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"execution raw-1: failed, 0 of 2 events received", "partition key is raw-1", "step gave up on the In batch"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("track's report lacks %q:\n%s", want, text.String())
+		}
 	}
 }
