@@ -203,7 +203,10 @@ func TestBlankOrPaddedToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := New(Options{Config: testConfig("p-"), Backend: &fakeBackend{}, Token: "abc ", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := s.Serve(context.Background(), ln); err == nil || !strings.Contains(err.Error(), "whitespace") {
-		t.Errorf("Serve with a padded token = %v", err)
+	// Bounded: a server that accepted the token would serve until stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Serve(ctx, ln); err == nil || !strings.Contains(err.Error(), "whitespace") {
+		t.Errorf("Serve with a padded token = %v, want it refused at once", err)
 	}
 }
