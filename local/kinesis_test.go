@@ -240,7 +240,10 @@ func TestKinesisFidelity(t *testing.T) {
 		call func() error
 		code string
 	}{
-		{"limit 0", func() error { _, err := client.ListStreams(ctx, &kinesis.ListStreamsInput{Limit: aws.Int32(0)}); return err }, "ValidationException"},
+		{"limit 0", func() error {
+			_, err := client.ListStreams(ctx, &kinesis.ListStreamsInput{Limit: aws.Int32(0)})
+			return err
+		}, "ValidationException"},
 		{"limit 10001", func() error {
 			_, err := client.ListStreams(ctx, &kinesis.ListStreamsInput{Limit: aws.Int32(10001)})
 			return err
