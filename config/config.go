@@ -72,6 +72,10 @@ type Lambda struct {
 
 	// Code is where the package comes from, resolved from Source.
 	Code Code `yaml:"-"`
+	// HandlerFrom says which rule made Handler of a handler written
+	// without a module (see ResolveHandler): HandlerAsWritten,
+	// HandlerFromFile or HandlerFromName.
+	HandlerFrom string `yaml:"-"`
 }
 
 // BundleEsbuild bundles a Node.js function's handler and what it imports

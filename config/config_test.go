@@ -2,11 +2,13 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -32,8 +34,8 @@ func TestLoadWordcountExample(t *testing.T) {
 	if r.Timeout != 3 || r.Memory != DefaultMemory || r.Architecture != "x86_64" {
 		t.Errorf("defaults not applied: timeout %d memory %d arch %s", r.Timeout, r.Memory, r.Architecture)
 	}
-	if r.Code.Kind != CodeFile || !filepath.IsAbs(r.Code.Path) {
-		t.Errorf("code = %+v, want an absolute file", r.Code)
+	if r.Code.Kind != CodeDir || !filepath.IsAbs(r.Code.Path) {
+		t.Errorf("code = %+v, want an absolute folder", r.Code)
 	}
 	if diff := cmp.Diff([]string{"FileDownloaded"}, c.EmitsOf("lambda_reader")); diff != "" {
 		t.Errorf("emits (-want +got):\n%s", diff)
@@ -295,4 +297,197 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The original xFlow set a bare handler to <lambda name>.<handler>
+// whatever the source; xflow keeps that for folders, packages and S3
+// objects, and the module of the file for a single-file source.
+func TestBareHandlerOfEverySourceKind(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"lambda_reader.py":        "def read(event, context):\n    pass\n",
+		"pkg.zip":                 "PK",
+		"folder/lambda_parser.py": "def parse(event, context):\n    pass\n",
+		"bare/main.py":            "",
+	} {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yaml := `lambdas:
+  - name: lambda_reader
+    source: lambda_reader.py
+    handler: read
+    runtime: python3.12
+  - name: lambda_parser
+    source: folder
+    handler: parse
+    runtime: python3.12
+  - name: lambda_zip
+    source: pkg.zip
+    handler: run
+    runtime: nodejs22.x
+  - name: lambda_s3
+    source: s3://xflow-code/flows/wordcount/lambda_s3.zip
+    handler: go
+    runtime: python3.12
+  - name: dotted
+    source: folder
+    handler: lambda_parser.parse
+    runtime: python3.12
+  - name: no_module
+    source: bare
+    handler: handle
+    runtime: python3.12
+subscriptions:
+  - event: Started
+    subscribers: [lambda_reader, lambda_parser, lambda_zip, lambda_s3, dotted, no_module]
+`
+	c, err := Parse(filepath.Join(dir, "xflow.yaml"), []byte(yaml), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ lambda, handler, from string }{
+		{"lambda_reader", "lambda_reader.read", HandlerFromFile},
+		{"lambda_parser", "lambda_parser.parse", HandlerFromName},
+		{"lambda_zip", "lambda_zip.run", HandlerFromName},
+		{"lambda_s3", "lambda_s3.go", HandlerFromName},
+		{"dotted", "lambda_parser.parse", HandlerAsWritten},
+		{"no_module", "no_module.handle", HandlerFromName},
+	}
+	for _, tt := range tests {
+		l, _ := c.Lambda(tt.lambda)
+		if l.Handler != tt.handler || l.HandlerFrom != tt.from {
+			t.Errorf("%s: handler %q from %q, want %q from %q", tt.lambda, l.Handler, l.HandlerFrom, tt.handler, tt.from)
+		}
+	}
+	// A folder without the module the rule names loads, with a warning
+	// that says what to add.
+	var warned []string
+	for _, w := range c.Warnings {
+		warned = append(warned, w.Error())
+	}
+	want := `xflow.yaml:24:14: lambdas[5].handler: handler "handle" means no_module.handle (a bare handler of a folder names a function of the module named after the lambda), and bare has no module no_module (add no_module.py to the folder, or write module.function naming a file of it, such as main.handle)`
+	if !slices.ContainsFunc(warned, func(w string) bool { return strings.HasSuffix(w, want) }) {
+		t.Errorf("warnings %q lack\n%s", warned, want)
+	}
+}
+
+// A link in a source folder that points outside it is refused, naming
+// the link: packaging follows links, and would put a file of this
+// machine into the function. Links within the folder are fine.
+func TestSourceFolderLinks(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(outside, []byte("key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		links map[string]string // link → target
+		want  string            // "" for no error
+	}{
+		{name: "inside", links: map[string]string{"fn/alias.py": "main.py", "fn/lib/up.py": "../main.py", "fn/libdir": "lib"}},
+		{name: "absolute out", links: map[string]string{"fn/leak.txt": "/etc/os-release"},
+			want: "lambdas[0].source: fn/leak.txt is a link to /etc/os-release, outside the source folder fn: packaging it would put a file of this machine into the function (copy what it points to into fn, or remove the link)"},
+		{name: "relative out, deep", links: map[string]string{"fn/lib/deep/secret.txt": "../../../secret.txt"},
+			want: "fn/lib/deep/secret.txt is a link to ../../../secret.txt, outside the source folder fn"},
+		{name: "broken, out", links: map[string]string{"fn/gone": "/nonexistent/xflow-test"},
+			want: "fn/gone is a link to /nonexistent/xflow-test, outside the source folder fn"},
+		{name: "folder link out", links: map[string]string{"fn/home": filepath.Dir(outside)},
+			want: "fn/home is a link to " + filepath.Dir(outside) + ", outside the source folder fn"},
+		{name: "several", links: map[string]string{"fn/a": outside, "fn/b": outside, "fn/c": "main.py"},
+			want: "fn/a is a link to " + outside + ", outside the source folder fn, and 1 more link out of it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "fn", "lib", "deep"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "fn", "main.py"), []byte("def handle(e, c):\n    pass\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("beside the config\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for link, target := range tt.links {
+				if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(link))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			yaml := "lambdas:\n  - name: worker\n    source: fn\n    handler: main.handle\n    runtime: python3.12\nsubscriptions:\n  - event: Started\n    subscribers: [worker]\n"
+			_, err := Parse(filepath.Join(dir, "xflow.yaml"), []byte(yaml), env(nil))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("err = %v, want none", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("err = %v\nwant it to hold %s", err, tt.want)
+			case tt.want != "" && !strings.HasPrefix(err.Error(), filepath.Join(dir, "xflow.yaml")+":3:13: "):
+				t.Errorf("err = %v, want it on the source's line", err)
+			}
+		})
+	}
+}
+
+// Configs past the size limits are refused at once, naming the limit,
+// before their lists are decoded.
+func TestLimits(t *testing.T) {
+	list := func(key, item string, n int) string {
+		return key + ": [" + strings.Repeat(item+", ", n-1) + item + "]\n"
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{name: "lambdas", yaml: list("lambdas", "{}", MaxLambdas+1),
+			want: "x.yaml:1:1: lambdas: 5001 lambdas, more than the 5000 a config may have (split it into several configs"},
+		{name: "events", yaml: "lambdas: []\n" + list("subscriptions", "{event: E}", MaxEvents+1),
+			want: "x.yaml:2:1: subscriptions: 5001 events, more than the 5000 a config may have"},
+		{name: "workflows", yaml: list("workflows", "{}", MaxWorkflows+1),
+			want: "x.yaml:1:1: workflows: 5001 workflows, more than the 5000 a config may have"},
+		{name: "bytes", yaml: "# " + strings.Repeat("x", MaxConfigBytes) + "\n",
+			want: "x.yaml: the file is 4194307 bytes, more than the 4194304 (4 MiB) a config may have"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Parse("x.yaml", []byte(tt.yaml), env(nil))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("err = %.300v\nwant it to start with %s", err, tt.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("refusing took %s", d)
+			}
+		})
+	}
+	// At the limit, a config loads.
+	var b strings.Builder
+	b.WriteString("lambdas:\n")
+	for i := range MaxLambdas {
+		fmt.Fprintf(&b, "  - {name: f%d, source: testdata/errors/handler.py, handler: handle, runtime: python3.12}\n", i)
+	}
+	b.WriteString("subscriptions:\n  - event: Started\n    subscribers: [f0]\n")
+	c, err := Parse("x.yaml", []byte(b.String()), env(nil))
+	if err != nil || len(c.Lambdas) != MaxLambdas {
+		t.Errorf("a config of %d lambdas: %.300v", MaxLambdas, err)
+	}
+}
+
+// Load refuses a file larger than the limit without reading it.
+func TestLoadTooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xflow.yaml")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 50<<20); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	want := path + ": the file is 52428800 bytes, more than the 4194304 (4 MiB) a config may have"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("err = %v, want %s", err, want)
+	}
 }

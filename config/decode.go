@@ -102,7 +102,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(n, path, "write a single value", "expected text, found %s", kindName(n))
 			return
 		}
-		v.SetString(n.Value)
+		v.SetString(d.printable(n, path))
 	case reflect.Int:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 			d.errorf(n, path, "write a whole number, such as 10", "expected a whole number, found %s", kindName(n))
@@ -244,10 +244,43 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 	v.Set(m)
 }
 
+// printable returns a text value, refusing a control character other
+// than a tab or a line break. YAML refuses them written as they are, but
+// not written as escapes in double quotes ("\0", "\x1b"); xflow refuses
+// them both ways: a NUL cuts an environment variable short, and none
+// belongs in a name or a description. The value is returned without them,
+// so that the rest of the checks say nothing more about it.
+func (d *decoder) printable(n *yaml.Node, path string) string {
+	for i, r := range []rune(n.Value) {
+		if isControl(r) {
+			d.errorf(n, path, "remove it; write \\t or \\n for a tab or a line break", "the text holds the control character U+%04X at character %d", r, i+1)
+			return strings.Map(func(r rune) rune {
+				if isControl(r) {
+					return -1
+				}
+				return r
+			}, n.Value)
+		}
+	}
+	return n.Value
+}
+
+// isControl is what YAML does not allow unescaped: C0 and C1 controls
+// but tab, line feed, carriage return and next line, and DEL.
+func isControl(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
+		return false
+	case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
+		return true
+	}
+	return false
+}
+
 // decodeNode lets a subscriber be written as a lambda name or as a mapping.
 func (s *Subscriber) decodeNode(d *decoder, n *yaml.Node, path string) {
 	if n.Kind == yaml.ScalarNode && !isNull(n) {
-		s.Lambda = n.Value
+		s.Lambda = d.printable(n, join(path, "lambda"))
 		d.pos[join(path, "lambda")] = posOf(n)
 		return
 	}
@@ -270,7 +303,7 @@ func (p *LogPattern) decodeNode(d *decoder, n *yaml.Node, path string) {
 	case n.Kind != yaml.ScalarNode:
 		d.errorf(n, path, `quote the pattern, such as filter_pattern: '{ $.level = "ERROR" }'`, "expected a filter pattern, found %s: unquoted, YAML reads [ ] and { } as a list and a mapping", kindName(n))
 	default:
-		*p = LogPattern(n.Value)
+		*p = LogPattern(d.printable(n, path))
 	}
 }
 

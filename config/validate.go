@@ -374,6 +374,7 @@ func (v *validator) localCode(p string, l *Lambda, family, src, path string) boo
 	switch ext := strings.ToLower(filepath.Ext(path)); {
 	case fi.IsDir():
 		l.Code = Code{Kind: CodeDir, Path: path, Git: l.Code.Git}
+		v.links(p, src, path)
 	case ext == ".zip" || ext == ".jar":
 		l.Code = Code{Kind: CodeZip, Path: path, Git: l.Code.Git}
 	default:
@@ -386,6 +387,38 @@ func (v *validator) localCode(p string, l *Lambda, family, src, path string) boo
 		}
 	}
 	return true
+}
+
+// links refuses a source folder holding a link to outside it; src is the
+// folder as the user wrote it.
+func (v *validator) links(p, src, path string) {
+	out, err := linksOutOf(path)
+	if err != nil {
+		v.errorf(p+".source", "", "read the source folder %s: %v", src, err)
+		return
+	}
+	if len(out) == 0 {
+		return
+	}
+	more := ""
+	if len(out) > 1 {
+		more = fmt.Sprintf(", and %d more link%s out of it", len(out)-1, plural(len(out)-1))
+	}
+	first := out[0]
+	name := first.link
+	if !strings.Contains(src, "://") { // a git source of a whole repository is shown as its URL
+		name = filepath.ToSlash(filepath.Join(src, first.link))
+	}
+	v.errorf(p+".source", fmt.Sprintf("copy what it points to into %s, or remove the link", src),
+		"%s is a link to %s, outside the source folder %s%s: packaging it would put a file of this machine into the function",
+		name, first.target, src, more)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 // SourceError is a problem with the source of lambdas[i], positioned on
@@ -406,7 +439,7 @@ func (c *Config) UseCheckout(i int, path, shown string) Errors {
 	family := RuntimeFamily(l.Runtime)
 	if v.localCode(p, l, family, shown, path) {
 		v.handler(p, l, family)
-		l.Handler = ResolveHandler(*l)
+		l.Handler, l.HandlerFrom = ResolveHandler(*l)
 	}
 	return v.errs
 }
@@ -425,8 +458,17 @@ func (v *validator) handler(p string, l *Lambda, family string) {
 		return // checked once fetched, when the path is known to be a file or not
 	}
 	if !strings.Contains(h, ".") {
-		if l.Code.Kind != CodeFile {
-			v.errorf(p+".handler", fmt.Sprintf("write module.function, such as main.%s", h), "handler %q does not name its module, which only a single-file source implies", h)
+		switch l.Code.Kind {
+		case CodeFile:
+			v.handlerFunction(p, l, family, h)
+		case CodeDir:
+			// The original xFlow's rule: the module named after the
+			// lambda. Say so when the folder has no such module, rather
+			// than let every invocation fail to import it.
+			if l.Name != "" && !hasModule(l.Code.Path, family, l.Name) {
+				v.warnf(p+".handler", fmt.Sprintf("add %s to the folder, or write module.function naming a file of it, such as main.%s", moduleFiles(family, l.Name)[0], h),
+					"handler %q means %s.%s (a bare handler of a folder names a function of the module named after the lambda), and %s has no module %s", h, l.Name, h, filepath.Base(l.Code.Path), l.Name)
+			}
 		}
 		return
 	}
@@ -434,11 +476,50 @@ func (v *validator) handler(p string, l *Lambda, family string) {
 		base := filepath.Base(l.Code.Path)
 		stem := strings.TrimSuffix(base, filepath.Ext(base))
 		mod := h[:strings.LastIndex(h, ".")]
+		fn := h[strings.LastIndex(h, ".")+1:]
 		if mod != stem {
-			fn := h[strings.LastIndex(h, ".")+1:]
 			v.errorf(p+".handler", fmt.Sprintf("write %s.%s, or just %s", stem, fn, fn), "handler module %q is not the source file %s, the only file packaged", mod, base)
+			return
+		}
+		v.handlerFunction(p, l, family, fn)
+	}
+}
+
+// handlerFunction checks that the single-file source of a Python or
+// Node.js lambda defines the handler's function at its top level.
+func (v *validator) handlerFunction(p string, l *Lambda, family, fn string) {
+	if !slices.Contains(sourceExtensions[family], strings.ToLower(filepath.Ext(l.Code.Path))) {
+		return // not its language: said on its source
+	}
+	found, defined, known := sourceDefines(family, l.Code.Path, fn)
+	if found || !known {
+		return
+	}
+	slices.Sort(defined)
+	defined = slices.Compact(defined)
+	base := filepath.Base(l.Code.Path)
+	hint := suggest(fn, defined, "it defines")
+	if family == "python" {
+		if hint == "" {
+			hint = fmt.Sprintf("define def %s(event, context): at the top level of %s", fn, base)
+		}
+		v.errorf(p+".handler", hint, "%s has no top-level function %q", base, fn)
+		return
+	}
+	if hint == "" {
+		hint = fmt.Sprintf("export it: exports.%s = async (event, context) => {…}, or export async function %s(event, context) {…}", fn, fn)
+	}
+	v.errorf(p+".handler", hint, "%s exports no %q", base, fn)
+}
+
+// hasModule reports whether a folder holds the module a handler names.
+func hasModule(dir, family, module string) bool {
+	for _, f := range moduleFiles(family, module) {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
 		}
 	}
+	return false
 }
 
 func (v *validator) bundle(p string, l *Lambda, family string) {

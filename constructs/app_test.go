@@ -33,13 +33,14 @@ func TestWordcountTemplate(t *testing.T) {
 			"AWS::Lambda::EventSourceMapping": 5 + 6,
 			"AWS::Logs::LogGroup":             6 + 1,
 			"AWS::SQS::Queue":                 6, // one failure queue per function
+			"AWS::SQS::QueuePolicy":           6, // each queue's TLS-only policy
 			"AWS::IAM::Role":                  6, // one role per function
 			"AWS::IAM::Policy":                0, // policies are inline
 		} {
 			must(t, typ, func() { tpl.ResourceCountIs(jsii.String(typ), jsii.Number(n)) })
 		}
-		if n := len(raw["Resources"].(object)); n != 42 {
-			t.Errorf("template has %d resources, want 42 (6 streams, 5 per function, 11 for the tracker)", n)
+		if n := len(raw["Resources"].(object)); n != 48 {
+			t.Errorf("template has %d resources, want 48 (6 streams, 6 per function, 12 for the tracker)", n)
 		}
 	})
 

@@ -113,10 +113,13 @@ func (d *destinations) of(m spec.Mapping) (*string, error) {
 	case spec.OnFailureQueue, "":
 		if d.queue == nil {
 			// SQS-managed encryption (SSE-SQS) costs nothing and, unlike a
-			// KMS key, needs no permission for Lambda to send.
+			// KMS key, needs no permission for Lambda to send. EnforceSSL
+			// adds the queue policy that denies every request not made
+			// over TLS (aws:SecureTransport false; AwsSolutions-SQS4).
 			d.queue = awssqs.NewQueue(d.scope, jsii.String("FailureQueue"), &awssqs.QueueProps{
 				Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 				RetentionPeriod: durationDays(failureRetentionDays),
+				EnforceSSL:      jsii.Bool(true),
 			})
 			d.queueArn = d.queue.QueueArn()
 			d.queues = append(d.queues, d.queueArn)

@@ -3,7 +3,9 @@ package constructs
 import (
 	"fmt"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -131,8 +133,11 @@ func (t *alarmTopic) TopicArn() *string      { return t.arn }
 //
 // The topic is not encrypted: CloudWatch cannot publish to a topic
 // encrypted with the AWS-managed SNS key, and a customer-managed key (its
-// cost, its key policy) is more than alarm notifications need. Its default
-// access policy lets CloudWatch alarms of the same account publish.
+// cost, its key policy) is more than alarm notifications need. Its access
+// policy refuses publishing without TLS (aws:SecureTransport false;
+// AwsSolutions-SNS3). A topic policy replaces SNS's default one, so it
+// also lets CloudWatch publish the alarms of this account; the account's
+// own principals keep what their IAM policies grant.
 func NewAlarmTopic(scope constructs.Construct, id string, props *AlarmTopicProps) (AlarmTopic, error) {
 	if props == nil || props.Monitoring == nil || props.Monitoring.TopicName == "" {
 		return nil, fmt.Errorf("alarm topic %s: no topic name in props", id)
@@ -145,6 +150,10 @@ func NewAlarmTopic(scope constructs.Construct, id string, props *AlarmTopicProps
 		DisplayName: jsii.String("xflow alarms"),
 	})
 	this.arn = this.topic.Ref()
+	awssns.NewCfnTopicPolicy(this, jsii.String("Policy"), &awssns.CfnTopicPolicyProps{
+		Topics:         &[]*string{this.arn},
+		PolicyDocument: topicPolicy(this.arn),
+	})
 	for _, e := range m.Emails {
 		awssns.NewCfnSubscription(this, jsii.String("Email-"+e), &awssns.CfnSubscriptionProps{
 			TopicArn: this.arn,
@@ -153,6 +162,40 @@ func NewAlarmTopic(scope constructs.Construct, id string, props *AlarmTopicProps
 		})
 	}
 	return this, nil
+}
+
+// topicPolicy is the alarm topic's access policy: CloudWatch alarms of
+// this account may publish, and nobody may publish without TLS.
+func topicPolicy(topic *string) awsiam.PolicyDocument {
+	return awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("AllowCloudWatchAlarms"),
+				Effect:     awsiam.Effect_ALLOW,
+				Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+				Actions:    jsii.Strings(topicPublishActions...),
+				Resources:  &[]*string{topic},
+				Conditions: &map[string]any{
+					"ArnLike":      map[string]any{"aws:SourceArn": awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"), nil)},
+					"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+				},
+			}),
+			denyWithoutTLS(topicPublishActions, topic),
+		},
+	})
+}
+
+// denyWithoutTLS is the statement of a resource policy that refuses the
+// actions to anyone who does not use TLS.
+func denyWithoutTLS(actions []string, resource *string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("DenyWithoutTLS"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings(actions...),
+		Resources:  &[]*string{resource},
+		Conditions: &map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+	})
 }
 
 // seconds renders a number of seconds in the largest exact unit, as the

@@ -352,8 +352,8 @@ func fits(resources, bytes int, s *spec.Spec, kind, prefix string) bool {
 func stackOverhead(s *spec.Spec, kind, prefix string) (resources, bytes int) {
 	first := kind == StackAll || (kind == StackStreams && strings.Trim(prefix, "0") == "")
 	if m := s.Monitoring; m != nil && m.TopicName != "" && first {
-		resources += 1 + len(m.Emails)
-		bytes += topicBytes + subscriptionBytes*len(m.Emails)
+		resources += 2 + len(m.Emails) // the topic, its policy, the subscriptions
+		bytes += topicBytes + topicPolicyBytes + subscriptionBytes*len(m.Emails)
 	}
 	if l := s.Logging; l != nil && kind != StackStreams {
 		n := 1
@@ -395,9 +395,10 @@ func watchResources(s *spec.Spec, subscribed, ownQueue, external bool, logGroups
 }
 
 // stepResources counts what NewStep creates: the function, its log group,
-// its role (unless imported), its failure queue (if a subscription uses
-// it), one mapping per subscription, and with monitoring and logging its
-// alarms and its log group's subscription filter.
+// its role (unless imported), its failure queue and the queue's policy (if
+// a subscription uses it), one mapping per subscription, and with
+// monitoring and logging its alarms and its log group's subscription
+// filter.
 func stepResources(s *spec.Spec, f *spec.Function) int {
 	n := 2 + len(f.Subscriptions)
 	if s.RoleName == "" {
@@ -409,13 +410,13 @@ func stepResources(s *spec.Spec, f *spec.Function) int {
 	}
 	own, external := failureKinds(mappings...)
 	if own {
-		n++
+		n += 2 // the queue and its TLS-only policy
 	}
 	return n + watchResources(s, len(f.Subscriptions) > 0, own, external, 1)
 }
 
 // trackerResources counts what NewWorkflowTracker creates: the function,
-// two log groups, its role (unless imported), its queue, one mapping per
+// two log groups, its role (unless imported), its queue and its policy, one mapping per
 // event, and with monitoring and logging its alarms, the subscription
 // filters of its two log groups and the workflow's dashboard.
 func trackerResources(s *spec.Spec, t *spec.Tracker) int {
@@ -425,7 +426,7 @@ func trackerResources(s *spec.Spec, t *spec.Tracker) int {
 	}
 	own, external := failureKinds(t.Mapping)
 	if own {
-		n++
+		n += 2 // the queue and its TLS-only policy
 	}
 	if s.Monitoring != nil && s.Monitoring.Dashboards {
 		n++
@@ -442,6 +443,7 @@ const (
 	bytesPerStream   = 500 // a policy statement and a mapping or env entry
 	streamBytes      = 700
 	topicBytes       = 600
+	topicPolicyBytes = 1500 // two statements, a Fn::Sub among them
 	// subscriptionBytes is an e-mail subscription, besides the address.
 	subscriptionBytes = 500
 	// A dashboard's body is a JSON string in the template, its quotes

@@ -21,6 +21,7 @@ import (
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/generator"
 	"github.com/xflowhq/xflow/internal/awstest"
+	"github.com/xflowhq/xflow/internal/exampletest"
 	"github.com/xflowhq/xflow/names"
 )
 
@@ -36,9 +37,8 @@ func TestDeployOnMoto(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	dir := t.TempDir()
 	prefix := strings.ReplaceAll(awstest.Unique("d"), "-", "_") + "_"
-	copyExample(t, dir, prefix)
+	dir := exampletest.Copy(t, prefix)
 	c := loadConfig(t, filepath.Join(dir, "xflow.yaml"))
 
 	id, err := sts.NewFromConfig(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -80,8 +80,8 @@ func TestDeployOnMoto(t *testing.T) {
 	added = strings.Replace(added, "lambdas:\n", `lambdas:
   - name: lambda_archiver
     description: Archives the summary.
-    source: lambda_summarizer.py
-    handler: summarize
+    source: lambda_summarizer
+    handler: lambda_summarizer.summarize
     runtime: python3.13
     timeout: 7
     environment:
@@ -215,32 +215,6 @@ func checkLogGroup(t *testing.T, ctx context.Context, logs *cloudwatchlogs.Clien
 		}
 	}
 	t.Errorf("log group %s does not exist", name)
-}
-
-// copyExample copies the wordcount example into dir with a name prefix, so
-// that tests sharing one emulator never collide.
-func copyExample(t *testing.T, dir, prefix string) {
-	t.Helper()
-	src := "../examples/wordcount"
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".py") && e.Name() != "xflow.yaml" {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == "xflow.yaml" {
-			b = []byte(strings.Replace(string(b), "general:\n", "general:\n  name_prefix: "+prefix+"\n", 1))
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func loadConfig(t *testing.T, path string) *config.Config {

@@ -1,15 +1,19 @@
 package local
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -94,12 +98,30 @@ func (s *Streams) lookup(name, arn *string) (*stream, error) {
 	return st, nil
 }
 
-func checkRecord(key string, data []byte) error {
+// explicitHashKeyRe is Kinesis's pattern for ExplicitHashKey: a decimal
+// number without leading zeros.
+var explicitHashKeyRe = regexp.MustCompile(`^(0|[1-9]\d{0,38})$`)
+
+// maxHashKey is 2^128-1, the top of a stream's hash key range.
+var maxHashKey = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
+
+func checkRecord(key string, data []byte, explicitHashKey *string) error {
 	if n := utf8.RuneCountInString(key); n < 1 || n > maxPartitionKey {
 		return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("1 validation error detected: Value at 'partitionKey' failed to satisfy constraint: Member must have length between 1 and %d", maxPartitionKey))}
 	}
 	if len(data)+len(key) > maxRecordData {
 		return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("the record is %d bytes with its partition key, more than the 1 MiB Kinesis allows", len(data)+len(key)))}
+	}
+	// One shard takes every hash key, so the key is only checked, as
+	// Kinesis checks it.
+	if explicitHashKey != nil {
+		h := *explicitHashKey
+		if !explicitHashKeyRe.MatchString(h) {
+			return &types.ValidationException{Message: aws.String(fmt.Sprintf("1 validation error detected: Value '%s' at 'explicitHashKey' failed to satisfy constraint: Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})", h))}
+		}
+		if n, _ := new(big.Int).SetString(h, 10); n.Cmp(maxHashKey) > 0 {
+			return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", h))}
+		}
 	}
 	return nil
 }
@@ -111,7 +133,7 @@ func (s *Streams) PutRecord(ctx context.Context, in *kinesis.PutRecordInput, _ .
 		return nil, err
 	}
 	key := aws.ToString(in.PartitionKey)
-	if err := checkRecord(key, in.Data); err != nil {
+	if err := checkRecord(key, in.Data, in.ExplicitHashKey); err != nil {
 		return nil, err
 	}
 	seqs, _, err := st.append([]appendRecord{{PartitionKey: key, Data: in.Data}})
@@ -139,7 +161,7 @@ func (s *Streams) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _
 	total := 0
 	for i, r := range in.Records {
 		key := aws.ToString(r.PartitionKey)
-		if err := checkRecord(key, r.Data); err != nil {
+		if err := checkRecord(key, r.Data, r.ExplicitHashKey); err != nil {
 			return nil, err
 		}
 		total += len(key) + len(r.Data)
@@ -204,6 +226,9 @@ func (k *kinesisServer) close(ctx context.Context) error {
 }
 
 func (k *kinesisServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer of AWS names its request, and SDKs report it with
+	// errors.
+	w.Header().Set("x-amzn-RequestId", newRequestID())
 	if r.Method != http.MethodPost {
 		kinesisError(w, http.StatusMethodNotAllowed, "InvalidAction", "the Kinesis API takes POST requests")
 		return
@@ -250,7 +275,13 @@ func (k *kinesisServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out, err = k.describe(op, in.StreamName, in.StreamARN)
 		}
 	case "ListStreams":
-		out = k.listStreams()
+		var in kinesis.ListStreamsInput
+		if len(bytes.TrimSpace(body)) == 0 {
+			body = []byte("{}") // a request without parameters
+		}
+		if err = decodeKinesis(body, &in); err == nil {
+			out, err = k.listStreams(&in)
+		}
 	default:
 		kinesisError(w, http.StatusBadRequest, "UnknownOperationException", op+" is not supported by xflow's local Kinesis")
 		return
@@ -258,11 +289,14 @@ func (k *kinesisServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var nf *types.ResourceNotFoundException
 		var ia *types.InvalidArgumentException
+		var ve *types.ValidationException
 		switch {
 		case errors.As(err, &nf):
 			kinesisError(w, http.StatusBadRequest, "ResourceNotFoundException", nf.ErrorMessage())
 		case errors.As(err, &ia):
 			kinesisError(w, http.StatusBadRequest, "InvalidArgumentException", ia.ErrorMessage())
+		case errors.As(err, &ve):
+			kinesisError(w, http.StatusBadRequest, "ValidationException", ve.ErrorMessage())
 		case errors.Is(err, errSerialization):
 			kinesisError(w, http.StatusBadRequest, "SerializationException", err.Error())
 		default:
@@ -333,9 +367,44 @@ func (k *kinesisServer) describe(op string, name, arn *string) (any, error) {
 	return map[string]any{"StreamDescriptionSummary": desc}, nil
 }
 
-func (k *kinesisServer) listStreams() any {
-	var sums []any
-	for _, n := range k.streams.names {
+// Limits of ListStreams: Limit may be 1 to 10000, and a page holds at
+// most 100 streams whatever it asks.
+const (
+	defaultListStreams = 100
+	maxListStreamsArg  = 10000
+)
+
+// listStreams answers a page of the stream names, in order, after
+// ExclusiveStartStreamName or the NextToken of the previous page.
+func (k *kinesisServer) listStreams(in *kinesis.ListStreamsInput) (any, error) {
+	limit := defaultListStreams
+	if in.Limit != nil {
+		n := int(*in.Limit)
+		if n < 1 || n > maxListStreamsArg {
+			return nil, &types.ValidationException{Message: aws.String(fmt.Sprintf("1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and %d", n, maxListStreamsArg))}
+		}
+		limit = min(n, defaultListStreams)
+	}
+	after := aws.ToString(in.ExclusiveStartStreamName)
+	if in.NextToken != nil {
+		if after != "" {
+			return nil, &types.InvalidArgumentException{Message: aws.String("NextToken and ExclusiveStartStreamName cannot be provided together.")}
+		}
+		name, err := base64.RawURLEncoding.DecodeString(*in.NextToken)
+		if err != nil || len(name) == 0 {
+			return nil, &types.InvalidArgumentException{Message: aws.String("the NextToken is not one this API gave")}
+		}
+		after = string(name)
+	}
+	names := k.streams.names
+	start, _ := slices.BinarySearch(names, after)
+	if start < len(names) && names[start] == after {
+		start++
+	}
+	page := names[start:min(start+limit, len(names))]
+	more := start+len(page) < len(names)
+	sums := []any{}
+	for _, n := range page {
 		sums = append(sums, map[string]any{
 			"StreamName":              n,
 			"StreamARN":               k.streams.streamARN(n),
@@ -344,7 +413,11 @@ func (k *kinesisServer) listStreams() any {
 			"StreamCreationTimestamp": float64(k.started.UnixMilli()) / 1000,
 		})
 	}
-	return map[string]any{"StreamNames": k.streams.names, "HasMoreStreams": false, "StreamSummaries": sums}
+	out := map[string]any{"StreamNames": append([]string{}, page...), "HasMoreStreams": more, "StreamSummaries": sums}
+	if more {
+		out["NextToken"] = base64.RawURLEncoding.EncodeToString([]byte(page[len(page)-1]))
+	}
+	return out, nil
 }
 
 // region and account of the ARNs and of the workers' environment: the

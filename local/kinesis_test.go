@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -172,4 +174,112 @@ except botocore.exceptions.ClientError as e:
 	if recs, _ := s.Records("In", 0, 10); len(recs) != 3 {
 		t.Errorf("stream In holds %d records, want 3", len(recs))
 	}
+}
+
+// TestKinesisFidelity: what real clients saw differ from Kinesis.
+// ListStreams pages by Limit, ExclusiveStartStreamName and NextToken, and
+// says HasMoreStreams; an ExplicitHashKey that is not a decimal number of
+// the hash key range is refused as Kinesis refuses it; every answer, an
+// error too, carries x-amzn-RequestId, which the SDK reports.
+func TestKinesisFidelity(t *testing.T) {
+	_, k := startKinesis(t)
+	client := kinesis.New(kinesis.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(k.endpoint()),
+		Credentials:  credentials.NewStaticCredentialsProvider("a", "b", ""),
+	})
+
+	pages := []struct {
+		in        kinesis.ListStreamsInput
+		want      string
+		more      bool
+		withToken bool // pass the previous page's NextToken
+	}{
+		{in: kinesis.ListStreamsInput{}, want: "In,Out"},
+		{in: kinesis.ListStreamsInput{Limit: aws.Int32(1)}, want: "In", more: true},
+		{in: kinesis.ListStreamsInput{Limit: aws.Int32(1)}, want: "Out", withToken: true},
+		{in: kinesis.ListStreamsInput{ExclusiveStartStreamName: aws.String("In")}, want: "Out"},
+		{in: kinesis.ListStreamsInput{ExclusiveStartStreamName: aws.String("Out")}, want: ""},
+		{in: kinesis.ListStreamsInput{Limit: aws.Int32(10000)}, want: "In,Out"},
+	}
+	var token *string
+	for i, p := range pages {
+		in := p.in
+		if p.withToken {
+			in.NextToken = token
+		}
+		out, err := client.ListStreams(ctx, &in)
+		if err != nil {
+			t.Fatalf("page %d: %v", i, err)
+		}
+		if got := strings.Join(out.StreamNames, ","); got != p.want || aws.ToBool(out.HasMoreStreams) != p.more || len(out.StreamSummaries) != len(out.StreamNames) {
+			t.Errorf("page %d: %q, more %v, %d summaries; want %q, more %v", i, got, aws.ToBool(out.HasMoreStreams), len(out.StreamSummaries), p.want, p.more)
+		}
+		if p.more != (out.NextToken != nil) {
+			t.Errorf("page %d: NextToken %v with HasMoreStreams %v", i, out.NextToken, p.more)
+		}
+		token = out.NextToken
+		if id, ok := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata); !ok || len(id) != 36 {
+			t.Errorf("page %d: request id %q", i, id)
+		}
+	}
+	var seen []string
+	for pg := kinesis.NewListStreamsPaginator(client, &kinesis.ListStreamsInput{Limit: aws.Int32(1)}); pg.HasMorePages(); {
+		out, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, out.StreamNames...)
+	}
+	if strings.Join(seen, ",") != "In,Out" {
+		t.Errorf("the SDK's paginator listed %v, want In, Out", seen)
+	}
+
+	refused := []struct {
+		name string
+		call func() error
+		code string
+	}{
+		{"limit 0", func() error {
+			_, err := client.ListStreams(ctx, &kinesis.ListStreamsInput{Limit: aws.Int32(0)})
+			return err
+		}, "ValidationException"},
+		{"limit 10001", func() error {
+			_, err := client.ListStreams(ctx, &kinesis.ListStreamsInput{Limit: aws.Int32(10001)})
+			return err
+		}, "ValidationException"},
+		{"token and start", func() error {
+			_, err := client.ListStreams(ctx, &kinesis.ListStreamsInput{NextToken: aws.String("SW4"), ExclusiveStartStreamName: aws.String("In")})
+			return err
+		}, "InvalidArgumentException"},
+		{"hash key not a number", func() error { return putWithHashKey(client, "not-a-number") }, "ValidationException"},
+		{"hash key with leading zero", func() error { return putWithHashKey(client, "007") }, "ValidationException"},
+		{"hash key 2^128", func() error { return putWithHashKey(client, "340282366920938463463374607431768211456") }, "InvalidArgumentException"},
+		{"hash key in PutRecords", func() error {
+			_, err := client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("In"), Records: []types.PutRecordsRequestEntry{
+				{Data: []byte("a"), PartitionKey: aws.String("k"), ExplicitHashKey: aws.String("-1")}}})
+			return err
+		}, "ValidationException"},
+	}
+	for _, r := range refused {
+		err := r.call()
+		var api interface{ ErrorCode() string }
+		var re *awshttp.ResponseError
+		switch {
+		case !errors.As(err, &api) || api.ErrorCode() != r.code:
+			t.Errorf("%s: %v, want %s", r.name, err, r.code)
+		case !errors.As(err, &re) || len(re.ServiceRequestID()) != 36:
+			t.Errorf("%s: the error names no request id: %v", r.name, err)
+		}
+	}
+	for _, h := range []string{"0", "340282366920938463463374607431768211455", "170141183460469231731687303715884105728"} {
+		if err := putWithHashKey(client, h); err != nil {
+			t.Errorf("ExplicitHashKey %s: %v", h, err)
+		}
+	}
+}
+
+func putWithHashKey(client *kinesis.Client, key string) error {
+	_, err := client.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("In"), Data: []byte("x"), PartitionKey: aws.String("k"), ExplicitHashKey: aws.String(key)})
+	return err
 }

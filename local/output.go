@@ -31,11 +31,16 @@ type output struct {
 	partial []byte
 	closed  bool
 	done    chan struct{}
+	// last is the last non-blank line of output since the end of the
+	// last invocation.
+	last string
 }
 
 type marker struct {
 	lines   []string
 	written chan struct{}
+	last    string // the output's last line before it
+	end     bool   // it ends an invocation: last starts over
 }
 
 func newOutput(logs *Logs, group, stream string, r *os.File) *output {
@@ -100,27 +105,50 @@ func (o *output) drain(buf []byte) {
 
 func (o *output) writeMarkers() {
 	for _, m := range o.queue {
+		m.last = o.last
+		if m.end {
+			o.last = ""
+		}
 		o.write(m.lines)
 		close(m.written)
 	}
 	o.queue = nil
 }
 
-// mark writes lines after all output the worker wrote before the call.
-func (o *output) mark(lines ...string) {
+// mark writes lines after all output the worker wrote before the call,
+// and returns the last non-blank line of that output since the end of the
+// previous invocation ("" for none): what a runtime that died said last,
+// whether in its init or in the invocation.
+func (o *output) mark(lines ...string) string {
+	return o.enqueue(&marker{lines: lines, written: make(chan struct{})})
+}
+
+// markEnd is mark for the lines that end an invocation (END, REPORT).
+func (o *output) markEnd(lines ...string) string {
+	return o.enqueue(&marker{lines: lines, written: make(chan struct{}), end: true})
+}
+
+func (o *output) enqueue(m *marker) string {
 	o.mu.Lock()
 	if o.closed {
-		o.write(lines)
+		last := o.last
+		if m.end {
+			o.last = ""
+		}
+		o.write(m.lines)
 		o.mu.Unlock()
-		return
+		return last
 	}
-	m := &marker{lines: lines, written: make(chan struct{})}
 	o.queue = append(o.queue, m)
 	o.r.SetReadDeadline(time.Now()) // wake the reader
 	o.mu.Unlock()
 	select {
 	case <-m.written:
+		return m.last
 	case <-o.done:
+		// The reader wrote the queue when the pipe closed, or is about to.
+		<-m.written
+		return m.last
 	}
 }
 
@@ -149,14 +177,24 @@ func (o *output) consume(b []byte) {
 		msgs = append(msgs, message(line))
 		b = b[i+1:]
 	}
-	o.write(msgs)
+	o.output(msgs)
 }
 
 func (o *output) flushPartial() {
 	if len(o.partial) > 0 {
-		o.write([]string{message(o.partial)})
+		o.output([]string{message(o.partial)})
 		o.partial = nil
 	}
+}
+
+// output writes the worker's own lines. Lock held.
+func (o *output) output(msgs []string) {
+	for _, m := range msgs {
+		if strings.TrimSpace(m) != "" {
+			o.last = m
+		}
+	}
+	o.write(msgs)
 }
 
 func (o *output) write(msgs []string) {

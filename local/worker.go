@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // initTimeout is how long Lambda lets a runtime initialize (on-demand).
@@ -291,13 +292,35 @@ func (w *worker) run(inv *invocation) ([]byte, *FunctionError) {
 	return inv.result, nil
 }
 
+// exitError is the failure of a worker that exited. Lambda's log line
+// names only the exit status; what the runtime said before it died (a
+// shell's "[[: not found", a panic) is the useful part, so the error that
+// track and the failures file show ends with its last line of output.
 func (w *worker) exitError(inv *invocation) *FunctionError {
 	status := "exit status 0"
 	if w.exitErr != nil {
 		status = w.exitErr.Error()
 	}
-	w.out.mark(fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s\nRuntime.ExitError", inv.id, status))
-	return &FunctionError{Type: "Runtime.ExitError", Message: fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", inv.id, status), Status: "error"}
+	last := w.out.mark(fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s\nRuntime.ExitError", inv.id, status))
+	msg := fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", inv.id, status)
+	if last != "" {
+		msg += "; its last output: " + clipLine(last, maxLastLine)
+	}
+	return &FunctionError{Type: "Runtime.ExitError", Message: msg, Status: "error"}
+}
+
+// maxLastLine bounds the line of output an exit error quotes.
+const maxLastLine = 500
+
+func clipLine(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // report writes END and REPORT as Lambda does, with Status for a
@@ -308,6 +331,10 @@ func (w *worker) report(inv *invocation, start time.Time, initDur time.Duration,
 	if initDur > 0 {
 		d -= initDur
 	}
+	// A runtime that failed its init started before the invocation did,
+	// so its init time may exceed the invocation's: the invocation then
+	// ran for no time at all, never less.
+	d = max(d, 0)
 	line := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
 		inv.id, ms(d), int64(ms(d))+1, f.memoryMB, w.maxMemoryMB())
 	if initDur > 0 {
@@ -319,7 +346,7 @@ func (w *worker) report(inv *invocation, start time.Time, initDur time.Duration,
 			line += "\tError Type: " + fe.Type
 		}
 	}
-	w.out.mark("END RequestId: "+inv.id, line)
+	w.out.markEnd("END RequestId: "+inv.id, line)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

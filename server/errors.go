@@ -27,7 +27,10 @@ const (
 	codeInvalidLimit       = "invalid_limit"        // 400: ?limit= is not 1 to 50
 	codeInvalidCursor      = "invalid_cursor"       // 400: ?cursor= is not one the server gave, or it expired
 	codeUnauthorized       = "unauthorized"         // 401
+	codeInvalidBody        = "invalid_body"         // 400: the body could not be read (cut short, a bad chunk)
 	codeCrossOrigin        = "cross_origin"         // 403: a cross-site browser request
+	codeHostNotAllowed     = "host_not_allowed"     // 403: without a token, a Host that is not loopback nor allowed
+	codeRequestTimeout     = "request_timeout"      // 408: the body came too slowly
 	codeNotFound           = "not_found"            // 404: no such route or page asset
 	codeUnknownEvent       = "unknown_event"        // 404: the event is not in the config
 	codeUnknownWorkflow    = "unknown_workflow"     // 404: the workflow is not in the config

@@ -3,9 +3,10 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 
 	"github.com/xflowhq/xflow/publish"
 	"github.com/xflowhq/xflow/track"
@@ -32,10 +33,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	// after a body cut off by the limit rather than read the rest.
 	body, err := io.ReadAll(http.MaxBytesReader(innermost(w), r.Body, MaxBodyBytes))
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return bodyTooLarge()
-		}
-		return fmt.Errorf("read the request body: %w", err)
+		return s.bodyError(err)
 	}
 	rec, err := DecodePublish(s.config, body)
 	if err != nil {
@@ -48,6 +46,21 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, res)
+}
+
+// bodyError is the answer to a body that could not be read: the
+// client's doing in every case (too large, too slow, cut short or
+// malformed), so a 4xx, never a 5xx.
+func (s *Server) bodyError(err error) *Error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return bodyTooLarge()
+	}
+	if ne, ok := errors.AsType[net.Error](err); (ok && ne.Timeout()) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return errorf(http.StatusRequestTimeout, codeRequestTimeout, "",
+			"the request body did not arrive within %s; send it whole, without pauses", s.readTimeout)
+	}
+	return errorf(http.StatusBadRequest, codeInvalidBody, "",
+		"the request body could not be read (%v): it ended before its Content-Length, or its chunked encoding is malformed", err)
 }
 
 func bodyTooLarge() *Error {

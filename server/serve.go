@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -16,7 +17,6 @@ import (
 // keep-alive connection is closed after a while.
 const (
 	readHeaderTimeout = 10 * time.Second
-	readTimeout       = time.Minute // a 1 MiB body over a slow link
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
 	// writeMargin is added to the longest Backend timeout for WriteTimeout,
@@ -42,6 +42,9 @@ func (e noTokenError) Unwrap() error { return ErrNoToken }
 // host name that resolves to one. It runs before a long --deploy; Serve
 // checks again the address actually bound.
 func CheckAddr(ctx context.Context, addr, token string) error {
+	if err := CheckToken(token); err != nil {
+		return err
+	}
 	if token != "" {
 		return nil
 	}
@@ -70,6 +73,24 @@ func CheckAddr(ctx context.Context, addr, token string) error {
 	return nil
 }
 
+// CheckToken refuses a token that no client could send: blank, or with
+// whitespace around it, which an Authorization header cannot carry (so
+// such a token never matches, and " " would even pass for a token). ""
+// means no token and is fine.
+func CheckToken(token string) error {
+	switch {
+	case token == "":
+		return nil
+	case strings.TrimSpace(token) == "":
+		return errors.New("the token is blank (only whitespace): set XFLOW_API_TOKEN or --token to a secret, or to nothing to serve loopback without one")
+	case strings.TrimSpace(token) != token:
+		return errors.New("the token has whitespace at its start or end, which no client can send in an Authorization header: remove it from XFLOW_API_TOKEN or --token")
+	case strings.ContainsFunc(token, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("the token holds a control character, which no client can send in an Authorization header: use letters, digits and punctuation")
+	}
+	return nil
+}
+
 // ListenAndServe listens on addr (host:port) and serves until ctx is done;
 // see Serve.
 func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
@@ -88,6 +109,10 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // them finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	addr := ln.Addr().String()
+	if s.tokenErr != nil {
+		ln.Close()
+		return s.tokenErr
+	}
 	if s.tokenHash == nil {
 		if ap, err := netip.ParseAddrPort(addr); err != nil || !ap.Addr().Unmap().IsLoopback() {
 			ln.Close()
@@ -97,7 +122,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
+		ReadTimeout:       s.readTimeout,
 		WriteTimeout:      max(s.publishTimeout, s.trackTimeout) + writeMargin,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,

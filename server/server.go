@@ -12,7 +12,9 @@
 //
 // Every answer is JSON; errors are {"error": {"code", "message"}} with a
 // status that says whose fault it is: 4xx for the request (never a 500 for
-// bad input), 502/503/504 for AWS. A request is checked entirely against the
+// bad input, a body cut short or too slow included), 502/503/504 for AWS.
+// Without a token, only requests for a loopback Host (or an allowed one)
+// are answered. A request is checked entirely against the
 // config before the Backend is called, so a bad one costs no AWS call.
 //
 // The Backend does the publishing and tracking: AWS (Kinesis and CloudWatch
@@ -27,7 +29,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -70,6 +74,9 @@ const (
 	// DefaultShutdownTimeout is how long a stop waits for requests in
 	// flight.
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultReadTimeout bounds the reading of a request: a 1 MiB body
+	// over a slow link.
+	DefaultReadTimeout = time.Minute
 )
 
 // Options configure a Server.
@@ -89,6 +96,13 @@ type Options struct {
 	// PublishTimeout, TrackTimeout and ShutdownTimeout: the defaults above
 	// when zero.
 	PublishTimeout, TrackTimeout, ShutdownTimeout time.Duration
+	// ReadTimeout bounds the reading of a request, body included; a body
+	// slower than that gets 408. DefaultReadTimeout when zero.
+	ReadTimeout time.Duration
+	// AllowedHosts are the names (or name:port) besides loopback ones that
+	// a server without a token answers in the Host header, for a proxy or
+	// a name of this machine. A server with a token answers any.
+	AllowedHosts []string
 }
 
 // Server serves the REST API of one config through a Backend.
@@ -99,7 +113,11 @@ type Server struct {
 	version   string
 	log       *slog.Logger
 
-	publishTimeout, trackTimeout, shutdownTimeout time.Duration
+	publishTimeout, trackTimeout, shutdownTimeout, readTimeout time.Duration
+	// tokenErr is what is wrong with the token given (blank, padded); Serve
+	// refuses to start with it.
+	tokenErr     error
+	allowedHosts []string // lower case
 
 	described Workflows    // the answer of GET /workflows
 	cache     summaryCache // of finished executions' summaries
@@ -121,10 +139,15 @@ func New(opts Options) *Server {
 		publishTimeout:  cmp.Or(opts.PublishTimeout, DefaultPublishTimeout),
 		trackTimeout:    cmp.Or(opts.TrackTimeout, DefaultTrackTimeout),
 		shutdownTimeout: cmp.Or(opts.ShutdownTimeout, DefaultShutdownTimeout),
+		readTimeout:     cmp.Or(opts.ReadTimeout, DefaultReadTimeout),
+		tokenErr:        CheckToken(opts.Token),
 	}
 	if opts.Token != "" {
 		h := sha256.Sum256([]byte(opts.Token))
 		s.tokenHash = h[:]
+	}
+	for _, h := range opts.AllowedHosts {
+		s.allowedHosts = append(s.allowedHosts, strings.ToLower(strings.TrimSpace(h)))
 	}
 	s.described = describeWorkflows(opts.Config)
 	s.page = newPage(opts.Token != "")
@@ -210,7 +233,54 @@ func (s *Server) newHandler() http.Handler {
 	csrf.SetDenyHandler(s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusForbidden, codeCrossOrigin, "", "cross-origin %s requests from a browser are refused", r.Method)
 	}))
-	return s.logRequests(s.recoverPanics(csrf.Handler(mux)))
+	return s.logRequests(s.recoverPanics(s.checkHost(csrf.Handler(mux))))
+}
+
+// checkHost refuses, on a server without a token, a Host header that is
+// not a loopback name or address nor one of AllowedHosts. A page of
+// another site can point its own name at 127.0.0.1 (DNS rebinding): the
+// browser then sends that name as Host, and the Origin it sends matches
+// it, so only the Host tells that the request is not for this server.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	if s.tokenHash != nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(r.Host) {
+			s.writeError(w, r, errorf(http.StatusForbidden, codeHostNotAllowed, "",
+				"this server has no token, so it answers only requests for a loopback name (localhost, 127.0.0.1, [::1]), not for %q; start it with --allowed-host NAME to answer NAME too, or with a token",
+				clip(r.Host)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed tells whether a Host header names this server without a
+// token: a loopback name or address, any port, or an allowed host. A
+// request without Host (HTTP/1.0) comes from no browser, and passes.
+func (s *Server) hostAllowed(hostport string) bool {
+	if hostport == "" {
+		return true
+	}
+	hostport = strings.ToLower(hostport)
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true // RFC 6761: browsers resolve these to loopback themselves
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap().IsLoopback() {
+		return true
+	}
+	for _, a := range s.allowedHosts {
+		if a == host || a == hostport {
+			return true
+		}
+	}
+	return false
 }
 
 // serve adapts a handlerFunc: its error is written as JSON.

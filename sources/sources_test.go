@@ -80,7 +80,7 @@ func clock(s string) func() time.Time {
 func TestPinnedUntilUpdate(t *testing.T) {
 	ctx := context.Background()
 	repo := gittest.New(t)
-	first := repo.Commit(map[string]string{"fn/handler.py": "# first\n", "README.md": "hello\n"})
+	first := repo.Commit(map[string]string{"fn/handler.py": "def read(e, c): pass  # first\n", "README.md": "hello\n"})
 	repo.Tag("v1")
 	cache := gittest.CacheDir(t)
 	cfg := oneLambda(repo.URL + "//fn/handler.py?ref=v1")
@@ -111,7 +111,7 @@ sources:
 	if diff := cmp.Diff(wantLock, read(t, lockPath)); diff != "" {
 		t.Errorf("xflow.lock (-want +got):\n%s", diff)
 	}
-	if got := packaged(t, c); got != "# first\n" {
+	if got := packaged(t, c); got != "def read(e, c): pass  # first\n" {
 		t.Errorf("packaged %q, want the first commit's file", got)
 	}
 	if g := c.Lambdas[0].Code.Git; g == nil || g.Commit != first {
@@ -121,7 +121,7 @@ sources:
 		t.Errorf("progress does not tell the pin:\n%s", progress.String())
 	}
 
-	second := repo.Commit(map[string]string{"fn/handler.py": "# second\n"})
+	second := repo.Commit(map[string]string{"fn/handler.py": "def read(e, c): pass  # second\n"})
 	repo.Tag("v1")
 
 	progress.Reset()
@@ -139,7 +139,7 @@ sources:
 	if diff := cmp.Diff(wantLock, read(t, lockPath)); diff != "" {
 		t.Errorf("xflow.lock changed (-want +got):\n%s", diff)
 	}
-	if got := packaged(t, c); got != "# first\n" {
+	if got := packaged(t, c); got != "def read(e, c): pass  # first\n" {
 		t.Errorf("packaged %q, want the pinned first commit's file", got)
 	}
 	if progress.Len() > 0 {
@@ -158,7 +158,7 @@ sources:
 	if diff := cmp.Diff(wantLock, read(t, lockPath)); diff != "" {
 		t.Errorf("xflow.lock after the update (-want +got):\n%s", diff)
 	}
-	if got := packaged(t, c); got != "# second\n" {
+	if got := packaged(t, c); got != "def read(e, c): pass  # second\n" {
 		t.Errorf("packaged %q, want the second commit's file", got)
 	}
 	if !strings.Contains(progress.String(), "moved from commit "+first[:12]+" to "+second[:12]) {
@@ -172,7 +172,7 @@ sources:
 	if _, err := sources.Resolve(ctx, c, sources.Options{CacheDir: cache}); err != nil {
 		t.Fatalf("offline: %v", err)
 	}
-	if got := packaged(t, c); got != "# second\n" {
+	if got := packaged(t, c); got != "def read(e, c): pass  # second\n" {
 		t.Errorf("offline: packaged %q", got)
 	}
 }
@@ -245,7 +245,7 @@ subscriptions:
 // partial checkout.
 func TestErrors(t *testing.T) {
 	repo := gittest.New(t)
-	repo.Commit(map[string]string{"fn/handler.py": "", "fn/notes.txt": "", "outside.py": ""})
+	repo.Commit(map[string]string{"fn/handler.py": "def read(e, c): pass\n", "fn/notes.txt": "", "outside.py": ""})
 	repo.Tag("v1")
 	missing := filepath.Join(filepath.Dir(repo.Bare), "missing.git")
 	cfg := `lambdas:
@@ -265,9 +265,9 @@ func TestErrors(t *testing.T) {
     source: ` + repo.URL + `//fn/notes.txt?ref=v1
     handler: read
     runtime: python3.13
-  - name: no_module
-    source: ` + repo.URL + `//fn?ref=v1
-    handler: read
+  - name: handler_typo
+    source: ` + repo.URL + `//fn/handler.py?ref=v1
+    handler: raed
     runtime: python3.13
   - name: fine
     source: ` + repo.URL + `//fn/handler.py?ref=v1
@@ -275,7 +275,7 @@ func TestErrors(t *testing.T) {
     runtime: python3.13
 subscriptions:
   - event: Started
-    subscribers: [unreachable, unknown_ref, typo, not_python, no_module, fine]
+    subscribers: [unreachable, unknown_ref, typo, not_python, handler_typo, fine]
 `
 	c := project(t, cfg)
 	cache := gittest.CacheDir(t)
@@ -334,4 +334,25 @@ func read(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A link inside a git source folder that points out of the folder is
+// refused too, naming it: the check of the top-level path alone let
+// fn/leak.txt → /etc/os-release into the function's package.
+func TestLinkInsideSourceFolder(t *testing.T) {
+	repo := gittest.New(t)
+	repo.Link("fn/leak.txt", "/etc/os-release")
+	repo.Link("fn/shared.py", "../shared.py")
+	repo.Link("fn/alias.py", "handler.py")
+	repo.Commit(map[string]string{"fn/handler.py": "def read(e, c): pass\n", "shared.py": "X = 1\n"})
+	c := project(t, strings.Replace(oneLambda(repo.URL+"//fn"), "handler: read", "handler: handler.read", 1))
+	_, err := sources.Resolve(context.Background(), c, sources.Options{CacheDir: gittest.CacheDir(t)})
+	for _, want := range []string{
+		"xflow.yaml:3:13: lambdas[0].source: fn/leak.txt is a link to /etc/os-release, outside the source folder fn, and 1 more link out of it",
+		"(copy what it points to into fn, or remove the link)",
+	} {
+		if err == nil || !strings.Contains(strings.ReplaceAll(err.Error(), c.File, "xflow.yaml"), want) {
+			t.Errorf("err = %v\nwant it to hold %s", err, want)
+		}
+	}
 }

@@ -73,6 +73,10 @@ func (r *Report) WriteText(w io.Writer) error {
 // writeDeadLetters lists the batches functions gave up on that the
 // producers' lines do not already show.
 func (r *Report) writeDeadLetters(b *bufio.Writer) {
+	if r.FurthestEvent == nil && len(r.DeadLetters) > 0 {
+		fmt.Fprintf(b, "  no record of %s could be tracked (is each a JSON object with \"execution_id\": %q?), but functions gave up on records whose partition key is %s:\n",
+			r.ExecutionID, r.ExecutionID, r.ExecutionID)
+	}
 	from := r.producersStream()
 	for _, d := range r.DeadLetters {
 		if r.isProducers(d, from) {

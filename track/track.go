@@ -188,12 +188,21 @@ func Track(ctx context.Context, api LogsAPI, c *config.Config, workflowID, execu
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if opts.DeadLetters != nil && rep.Status != StatusNotFound {
+	if opts.DeadLetters != nil {
 		dls, err := opts.DeadLetters(ctx, executionID)
 		if err != nil {
 			return nil, fmt.Errorf("read the dead letters of %s: %w", executionID, err)
 		}
 		rep.addDeadLetters(dls)
+		if rep.Status == StatusNotFound && len(rep.DeadLetters) > 0 {
+			// No record of the execution could be tracked (its payload
+			// is not a JSON object with this execution_id: base64 sent
+			// by mistake, say), yet a function gave up on a record whose
+			// partition key is the execution id. The execution exists,
+			// and is stuck at its first event.
+			rep.Status = StatusInProgress
+			rep.NextExpectedEvent = ptr(rep.Events[0].Name)
+		}
 	}
 	rep.settle()
 	return rep, nil
@@ -332,6 +341,9 @@ func (r *Report) settle() {
 		if p.Failed {
 			r.Status = StatusFailed
 		}
+	}
+	if r.FurthestEvent == nil && len(r.DeadLetters) > 0 {
+		r.Status = StatusFailed // nothing tracked, and a record of it given up on
 	}
 }
 

@@ -587,3 +587,42 @@ func TestOmittedPayload(t *testing.T) {
 		t.Errorf("text:\n%s", text.String())
 	}
 }
+
+// TestUntrackedExecutionWithDeadLetter: when no record of an execution
+// could be tracked (its payload was not JSON: base64 sent by mistake) but
+// a function gave up on a record whose partition key is the execution id,
+// the report shows the execution, failed at its first event, rather than
+// "not found".
+func TestUntrackedExecutionWithDeadLetter(t *testing.T) {
+	f := newFakeLogs()
+	f.entry("/xFlow/track/p-compute_word_count", "other", at(0), "FileUploaded", "s0") // the group exists
+	dls := []DeadLetter{{Function: "p-lambda_reader", Stream: "p-FileUploaded", Condition: "RetryAttemptsExhausted", Time: Time{at(5)},
+		StartSequenceNumber: "9", EndSequenceNumber: "9", Error: "JSONDecodeError: Expecting value: line 1 column 1 (char 0)", Where: "failures/p-lambda_reader.jsonl"}}
+	var in instant
+	opts := Options{Now: func() time.Time { return now }, Limiter: in.limiter()}
+	rep, err := Track(context.Background(), f, wordcount(t, "p-"), "compute_word_count", "raw-1", opts)
+	if err != nil || rep.Status != StatusNotFound {
+		t.Fatalf("without dead letters: %v, status %v; want not_found", err, rep.Status)
+	}
+	opts.DeadLetters = func(context.Context, string) ([]DeadLetter, error) { return dls, nil }
+	rep, err = Track(context.Background(), f, wordcount(t, "p-"), "compute_word_count", "raw-1", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != StatusFailed || rep.NextExpectedEvent == nil || *rep.NextExpectedEvent != "FileUploaded" || len(rep.DeadLetters) != 1 || rep.DeadLetters[0].Event != "FileUploaded" {
+		t.Fatalf("status %s, next %v, dead letters %+v; want failed at FileUploaded with its dead letter", rep.Status, rep.NextExpectedEvent, rep.DeadLetters)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"workflow compute_word_count, execution raw-1: failed, 0 of 6 events received",
+		`no record of raw-1 could be tracked (is each a JSON object with "execution_id": "raw-1"?), but functions gave up on records whose partition key is raw-1:`,
+		"p-lambda_reader gave up on the FileUploaded batch 9–9 (RetryAttemptsExhausted): JSONDecodeError: Expecting value",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+}

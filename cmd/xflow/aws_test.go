@@ -51,7 +51,7 @@ func TestPublishTrackOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := strings.Replace(string(data), "\ngeneral:\n", "\ngeneral:\n  name_prefix: "+prefix+"\n", 1)
-	text = regexp.MustCompile(`source: (lambda_\w+\.py)`).ReplaceAllString(text, "source: "+example+"/$1")
+	text = regexp.MustCompile(`source: (lambda_\w+)\n`).ReplaceAllString(text, "source: "+example+"/$1\n")
 	file := filepath.Join(t.TempDir(), "xflow.yaml")
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ func TestInitRunsLocally(t *testing.T) {
 	if code, _, stderr := xflow(t, "", "init", "--runtime", "python3.13,nodejs22.x,provided.al2023", dir); code != 0 {
 		t.Fatalf("init: exit %d\n%s", code, stderr)
 	}
-	code, stdout, stderr := xflow(t, "", "run", "-c", filepath.Join(dir, "xflow.yaml"), "--allow-older-runtimes",
+	code, stdout, stderr := xflow(t, "", "run", "-c", filepath.Join(dir, "xflow.yaml"),
 		"--publish", "TaskSubmitted", `{"execution_id": "t1", "task": "first"}`, "--wait")
 	if code != 0 || !strings.Contains(stdout, "execution t1: finished, all 2 events received") {
 		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
@@ -98,7 +98,7 @@ func TestInitMissingSDKPackage(t *testing.T) {
 	}
 	handler := filepath.Join(dir, "functions", "process_task.mjs")
 	writeFile(t, handler, "import { S3Client } from \"@aws-sdk/client-s3\";\n"+readFile(t, handler))
-	code, stdout, stderr := xflow(t, "", "run", "-c", filepath.Join(dir, "xflow.yaml"), "--allow-older-runtimes",
+	code, stdout, stderr := xflow(t, "", "run", "-c", filepath.Join(dir, "xflow.yaml"),
 		"--publish", "TaskSubmitted", `{"execution_id": "t1"}`, "--wait")
 	if code == 0 {
 		t.Fatalf("run: exit 0, want the execution stuck\n%s", stdout)

@@ -26,6 +26,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/xflowhq/xflow/internal/exampletest"
 )
 
 // needTool skips a test when a tool it needs is missing, visibly, and
@@ -91,7 +93,7 @@ func copyFiles(t *testing.T, from string) string {
 // 0.
 func startPageServer(t *testing.T, config, token string, flags ...string) (string, *syncBuffer) {
 	t.Helper()
-	args := append([]string{"server", "-c", config, "--local", "--allow-older-runtimes", "--addr", "127.0.0.1:0"}, flags...)
+	args := append([]string{"server", "-c", config, "--local", "--addr", "127.0.0.1:0"}, flags...)
 	cmd := exec.Command("xflow", args...)
 	cmd.Env = append(os.Environ(), envToken+"="+token, envAddr+"=")
 	stderr := &syncBuffer{}
@@ -407,7 +409,7 @@ func TestPageEndToEnd(t *testing.T) {
 	t.Logf("screenshots of the tracking page in %s", shots)
 
 	const token = "page-test-t0ken"
-	wordcount := copyFiles(t, "../../examples/wordcount")
+	wordcount := exampletest.Copy(t, "")
 	orders := copyFiles(t, "testdata/page/orders")
 	wcURL, _ := startPageServer(t, filepath.Join(wordcount, "xflow.yaml"), token)
 	ordersURL, _ := startPageServer(t, filepath.Join(orders, "xflow.yaml"), "")

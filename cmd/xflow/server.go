@@ -45,6 +45,7 @@ func newServerCmd(s streams) *cobra.Command {
 		shutdownTimeout     time.Duration
 		onLocal, strict     bool
 		state               string
+		allowedHosts        []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -80,7 +81,10 @@ deploys it with the CDK CLI, as the original xFlow's --server did.
 
 It listens on loopback unless told otherwise; beyond loopback it requires a
 token, which every route but /ping and the page's own files then requires as
-"Authorization: Bearer <token>". Prefer $XFLOW_API_TOKEN to --token: command
+"Authorization: Bearer <token>". Without a token it answers only requests
+whose Host is a loopback name or address (localhost, 127.0.0.1, [::1]), so
+that a web page whose name was pointed at 127.0.0.1 cannot use it; add names
+with --allowed-host. A blank token, or one with spaces around it, is refused. Prefer $XFLOW_API_TOKEN to --token: command
 lines show in ps. SIGINT or SIGTERM stops it gracefully: requests in flight
 finish (and with --local the runtime's invocations), then it exits 0.
 
@@ -131,6 +135,7 @@ bytes), never the token nor the events.`,
 				Version:         version,
 				Logger:          log,
 				ShutdownTimeout: shutdownTimeout,
+				AllowedHosts:    allowedHosts,
 			}
 			if onLocal {
 				// The functions' packages for this machine, from their git
@@ -172,6 +177,7 @@ bytes), never the token nor the events.`,
 	f.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log `format`: text (key=value) or json")
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long a stop waits for requests in flight")
+	f.StringSliceVar(&allowedHosts, "allowed-host", nil, "without a token, also answer requests for this `host` (name or name:port) besides loopback ones; repeatable")
 	f.BoolVar(&onLocal, "local", false, "run the workflow on this machine with the local runtime (as xflow run) instead of AWS")
 	f.StringVar(&state, "state", "", "with --local: the state `folder` (default: .xflow beside the config)")
 	strictRuntimesFlag(cmd, &strict, "with --local: ")

@@ -25,7 +25,7 @@ func TestServerLocalAttach(t *testing.T) {
 	dir := copyFiles(t, "testdata/page/orders")
 	config, state := filepath.Join(dir, "xflow.yaml"), filepath.Join(dir, "state")
 
-	run := exec.Command("xflow", "run", "-c", config, "--state", state, "--allow-older-runtimes")
+	run := exec.Command("xflow", "run", "-c", config, "--state", state)
 	runLog := &syncBuffer{}
 	run.Stdout, run.Stderr = runLog, runLog
 	if err := run.Start(); err != nil {

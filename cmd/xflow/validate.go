@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/sources"
 )
 
@@ -19,11 +20,22 @@ func newValidateCmd(s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			warned := len(c.Warnings)
 			if _, err := sources.Resolve(cmd.Context(), c, sources.Options{Progress: s.err}); err != nil {
 				return err
 			}
+			for _, w := range c.Warnings[warned:] { // about fetched git sources
+				fmt.Fprintf(s.err, "warning: %v\n", w)
+			}
 			fmt.Fprintf(s.out, "%s: ok: %d lambda%s, %d event%s, %d workflow%s\n", path,
 				len(c.Lambdas), plural(len(c.Lambdas)), len(c.Subscriptions), plural(len(c.Subscriptions)), len(c.Workflows), plural(len(c.Workflows)))
+			// A handler named after the lambda is nowhere in the file:
+			// show what it became.
+			for _, l := range c.Lambdas {
+				if l.HandlerFrom == config.HandlerFromName {
+					fmt.Fprintf(s.out, "  %s: handler %s (a bare handler of a folder, .zip or S3 source names a function of the module named after the lambda, as in the original xFlow)\n", l.Name, l.Handler)
+				}
+			}
 			return nil
 		},
 	}

@@ -290,6 +290,15 @@ func (b *Builder) All(ctx context.Context, c *config.Config, names []string, t T
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	cached := 0
+	for _, a := range out {
+		if a.Cached {
+			cached++
+		}
+	}
+	if cached > 0 {
+		fmt.Fprintf(b.progress, "xflow: %d of %d packages are up to date in the build cache\n", cached, len(out))
+	}
 	return out, nil
 }
 
@@ -501,7 +510,7 @@ func (b *Builder) commit(s source, key, dir string, a *Artifact, start time.Time
 	if err := writeFileAtomic(filepath.Join(root, key+".json"), append(meta, '\n')); err != nil {
 		return nil, fmt.Errorf("lambda %s: record the build: %w", s.l.Name, err)
 	}
-	fmt.Fprintf(b.progress, "xflow: built %s (%s%s) in %s: %s in %d files\n", s.l.Name, a.Kind, toolNote(a.Tool), time.Since(start).Round(10*time.Millisecond), humanBytes(size), files)
+	fmt.Fprintf(b.progress, "xflow: built %s (%s%s) in %s: %s in %d file%s\n", s.l.Name, a.Kind, toolNote(a.Tool), time.Since(start).Round(10*time.Millisecond), humanBytes(size), files, plural(files))
 	return a, nil
 }
 
@@ -604,6 +613,13 @@ func (k *keyHash) tree(name, root string, skip func(rel string, d fs.DirEntry) b
 // sum is the key: the kind, then 32 hex digits.
 func (k *keyHash) sum() string {
 	return k.kind + "-" + hex.EncodeToString(k.h.Sum(nil))[:32]
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 // humanBytes prints a size as people read it.

@@ -184,7 +184,7 @@ func (t *toolVersions) pipVersion(ctx context.Context, python string) (string, e
 }
 
 // noWheel finds the package pip could not find a wheel of.
-var noWheel = regexp.MustCompile(`(?m)Could not find a version that satisfies the requirement ([^\s(;]+)`)
+var noWheel = regexp.MustCompile(`(?m)Could not find a version that satisfies the requirement ([A-Za-z0-9][A-Za-z0-9._-]*)`)
 
 // pythonBuild packages a Python folder with its dependencies: for Lambda,
 // installed by pip for the function's Python version and architecture;

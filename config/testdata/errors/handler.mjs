@@ -1,0 +1,4 @@
+// An ES module handler, for the handler checks.
+export const handler = async (event) => {
+  return { batchItemFailures: [] };
+};
