@@ -63,6 +63,8 @@ type mapping struct {
 
 	// now is the clock of record ages; tests replace it.
 	now func() time.Time
+
+	stallLogged time.Time // see checkStall
 }
 
 // maxBatchData bounds the data of one batch so that the invocation,
@@ -129,7 +131,13 @@ func (m *mapping) run(ctx context.Context) {
 			continue
 		}
 		if len(recs) == 0 {
+			if after := m.reader.after; after > m.pos.Load() {
+				// Padding where damage was: nothing to deliver, nothing
+				// to wait for.
+				m.pos.Store(after)
+			}
 			m.busy.Store(false)
+			m.checkStall()
 			m.sleep(ctx, wake, idlePoll)
 			continue
 		}
@@ -137,11 +145,30 @@ func (m *mapping) run(ctx context.Context) {
 			recs = m.gather(ctx, recs, batchSize, window)
 		}
 		if err := m.handle(ctx, recs, 0); err != nil {
-			m.log.Error("checkpoint", "error", err)
+			m.log.Error("could not finish a batch; it is delivered again in a second", "first", recs[0].SequenceNumber(), "error", err)
 			m.sleep(ctx, nil, time.Second)
 		}
 	}
 	m.busy.Store(false)
+}
+
+// stallReport is how often a mapping whose checkpoint is past the end of
+// its stream says so.
+const stallReport = time.Minute
+
+// checkStall logs, once a minute, a checkpoint past the end of the
+// stream: the stream was cut below it while the runtime ran (Start
+// refuses such a checkpoint), so records appended until the stream
+// reaches it again would not be delivered.
+func (m *mapping) checkStall() {
+	if time.Since(m.stallLogged) < stallReport {
+		return
+	}
+	end, err := m.stream.end()
+	if pos := m.pos.Load(); err == nil && pos > end {
+		m.stallLogged = time.Now()
+		m.log.Error(fmt.Sprintf("checkpoint %s is at %d, past the end of stream %s (%d): records appended below it are not delivered; stop, then start with --repair to move it to the end", m.checkpointPath, pos, m.stream.name, end))
+	}
 }
 
 // gather waits up to the batch window for a batch to fill.
@@ -436,17 +463,32 @@ func (m *mapping) giveUp(batch []Record, condition string, fe *FunctionError, in
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("record failed batch: %w", err)
 	}
 	defer f.Close()
-	if _, err := f.Write(append(line, '\n')); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return fmt.Errorf("record failed batch: %w", err)
 	}
-	// Like a message in SQS, a dead letter must outlive a crash.
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("record failed batch: %w", err)
+	if size := fi.Size(); size > 0 {
+		// A line cut short by a crash must not swallow this one.
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, size-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err == nil {
+		// Like a message in SQS, a dead letter must outlive a crash.
+		err = f.Sync()
+	}
+	if err != nil {
+		// A full disk: leave no part of the line, which the next one
+		// would join; the batch is given up again at the next attempt.
+		f.Truncate(fi.Size())
+		return fmt.Errorf("record failed batch in %s: %w", path, err)
 	}
 	m.log.Warn("gave up on records; their metadata is in "+path, attrs...)
 	return nil
