@@ -393,7 +393,11 @@ func (r *CheckReport) WriteText(w io.Writer) error {
 		fmt.Fprintf(b, "checkpoint %s: %s; %s\n", c.Path, c.Problem, verb)
 	}
 	if r.Quarantined > 0 {
-		fmt.Fprintf(b, "%d damaged stretch%s found before are in %s\n", r.Quarantined, map[bool]string{true: "", false: "es"}[r.Quarantined == 1], filepath.Join(r.StateDir, "quarantine"))
+		what := fmt.Sprintf("%d damaged stretches found before are", r.Quarantined)
+		if r.Quarantined == 1 {
+			what = "1 damaged stretch found before is"
+		}
+		fmt.Fprintf(b, "%s in %s\n", what, filepath.Join(r.StateDir, "quarantine"))
 	}
 	return b.Flush()
 }
