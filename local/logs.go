@@ -381,6 +381,14 @@ func (lf *logFile) append(lines []byte) error {
 	return nil
 }
 
+// isOpen tells whether a stream file is open for appending.
+func (l *Logs) isOpen(path string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.files[path]
+	return ok
+}
+
 func (l *Logs) file(path string) (*logFile, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -415,7 +423,9 @@ func (l *Logs) write(group, stream string, ts time.Time, msgs ...string) error {
 		return err
 	}
 	path := streamFile(dir, stream)
-	if _, err := os.Stat(path); err != nil {
+	if l.isOpen(path) {
+		// Written before: it exists.
+	} else if _, err := os.Stat(path); err != nil {
 		if err := l.ensureGroup(group); err != nil {
 			return err
 		}

@@ -65,6 +65,12 @@ type mapping struct {
 	now func() time.Time
 
 	stallLogged time.Time // see checkStall
+
+	// persistWake asks persist to write the checkpoint; nil when the
+	// mapping does not run, and checkpoint writes at once. written is the
+	// position in the file.
+	persistWake chan struct{}
+	written     int64
 }
 
 // maxBatchData bounds the data of one batch so that the invocation,
@@ -89,6 +95,7 @@ func (m *mapping) openCheckpoint(stateDir string) error {
 			return fmt.Errorf("checkpoint %s: %w", m.checkpointPath, err)
 		}
 		m.pos.Store(pos)
+		m.written = pos
 		return nil
 	case !errors.Is(err, os.ErrNotExist):
 		return err
@@ -105,12 +112,88 @@ func (m *mapping) openCheckpoint(stateDir string) error {
 	return nil
 }
 
+// checkpointInterval is the least time between two writes of a running
+// mapping's checkpoint.
+const checkpointInterval = 100 * time.Millisecond
+
+// checkpoint moves the mapping past the records before pos. While the
+// mapping runs, the file is written in the background (see persist), so
+// that the next batch need not wait for it, at most every
+// checkpointInterval: at high load many batches end in that time, and
+// only the last of them is written. A crash then delivers again the
+// batches that ended since the last write, which at least once allows;
+// Stop writes the last one.
 func (m *mapping) checkpoint(pos int64) error {
+	m.pos.Store(pos)
+	if m.persistWake == nil {
+		return m.writeCheckpoint(pos)
+	}
+	select {
+	case m.persistWake <- struct{}{}:
+	default: // a write is due already; it takes the newest position
+	}
+	return nil
+}
+
+func (m *mapping) writeCheckpoint(pos int64) error {
 	if err := writeFileAtomic(m.checkpointPath, []byte(strconv.FormatInt(pos, 10)+"\n")); err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", m.checkpointPath, err)
 	}
-	m.pos.Store(pos)
+	m.written = pos
 	return nil
+}
+
+// persist writes the checkpoint whenever it moved, until stop is closed;
+// then it writes the last position. A failed write (a full disk) is
+// logged and tried again a second later: delivery goes on meanwhile, and
+// a crash would deliver again from the last position written.
+func (m *mapping) persist(stop <-chan struct{}) {
+	failing := false
+	var last time.Time
+	for {
+		select {
+		case <-m.persistWake:
+		case <-stop:
+			if pos := m.pos.Load(); pos != m.written {
+				if err := m.writeCheckpoint(pos); err != nil {
+					m.log.Error("could not write the last checkpoint: the next start delivers again from "+strconv.FormatInt(m.written, 10), "error", err)
+				}
+			}
+			return
+		}
+		// At most one write per checkpointInterval: the write is what a
+		// loaded runtime spends most of its own time on otherwise.
+		if wait := checkpointInterval - time.Since(last); wait > 0 {
+			select {
+			case <-stop:
+			case <-time.After(wait):
+			}
+		}
+		pos := m.pos.Load()
+		if pos == m.written {
+			continue
+		}
+		last = time.Now()
+		if err := m.writeCheckpoint(pos); err != nil {
+			if !failing {
+				m.log.Error("could not write the checkpoint; trying again every second (a crash now would deliver again from "+strconv.FormatInt(m.written, 10)+")", "error", err)
+			}
+			failing = true
+			select {
+			case <-stop:
+			case <-time.After(time.Second):
+			}
+			select {
+			case m.persistWake <- struct{}{}:
+			default:
+			}
+			continue
+		}
+		if failing {
+			m.log.Info("the checkpoint is written again", "checkpoint", pos)
+			failing = false
+		}
+	}
 }
 
 // run delivers until ctx is done; the batch in flight is finished first,
@@ -118,6 +201,18 @@ func (m *mapping) checkpoint(pos int64) error {
 func (m *mapping) run(ctx context.Context) {
 	m.reader = m.stream.newReader()
 	defer m.reader.close()
+	m.written = m.pos.Load()
+	m.persistWake = make(chan struct{}, 1)
+	stop, persisted := make(chan struct{}), make(chan struct{})
+	go func() {
+		m.persist(stop)
+		close(persisted)
+	}()
+	defer func() {
+		close(stop)
+		<-persisted
+		m.persistWake = nil
+	}()
 	batchSize := max(m.settings.BatchSize, 1)
 	window := time.Duration(m.settings.BatchWindowSeconds) * time.Second
 	for ctx.Err() == nil {

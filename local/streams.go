@@ -43,6 +43,12 @@ type stream struct {
 	queue      []*appendReq
 	committing bool
 
+	// The last listing of the folder's segments (see listSegments).
+	listMu    sync.Mutex
+	listed    []segment
+	listedMod time.Time
+	listedAt  time.Time
+
 	// changed is closed and replaced after each append of this process.
 	notifyMu sync.Mutex
 	changed  chan struct{}
@@ -106,8 +112,34 @@ func (s *stream) close() error {
 
 func (s *stream) segmentPath(g segment) string { return filepath.Join(s.dir, g.name()) }
 
-// listSegments returns the stream's segments, by base.
-func (s *stream) listSegments() ([]segment, error) { return listSegments(s.dir) }
+// listSegments returns the stream's segments, by base. The folder is
+// read again only when its modification time changed, or changed so
+// recently that a later change in the same clock tick could hide behind
+// it: writers, readers and idle checks ask often, and segments change
+// seldom.
+func (s *stream) listSegments() ([]segment, error) {
+	fi, err := os.Stat(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	if s.listed != nil && fi.ModTime().Equal(s.listedMod) && s.listedAt.Sub(s.listedMod) > listSettle {
+		return slices.Clone(s.listed), nil
+	}
+	now := time.Now()
+	segs, err := listSegments(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	s.listed, s.listedMod, s.listedAt = segs, fi.ModTime(), now
+	return slices.Clone(segs), nil
+}
+
+// listSettle is how long after a folder's change its modification time
+// is trusted to show the next change: longer than any file system's
+// clock tick.
+const listSettle = 100 * time.Millisecond
 
 // withLock runs f holding both the process's and the file's lock.
 func (s *stream) withLock(f func() error) error {
