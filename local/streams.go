@@ -192,7 +192,7 @@ func (s *stream) refresh() error {
 		s.size = 0
 	}
 	if fi.Size() != s.size {
-		end, err := s.validate(s.active, last, s.size, fi.Size(), true)
+		end, err := s.validate(s.active, last, s.size, fi.Size())
 		if err != nil {
 			return err
 		}
@@ -235,11 +235,11 @@ func (s *stream) replaceActive(f *os.File, g segment, size int64) {
 	s.active, s.seg, s.size = f, g, size
 }
 
-// validate reads the records of a segment from file offset from to size
-// and returns the offset after the last of them. With the lock held and
-// repair true, it repairs what it finds on the way (see repair), so that
-// the segment then holds records up to its end.
-func (s *stream) validate(f *os.File, g segment, from, size int64, repair bool) (int64, error) {
+// validate reads the records of the last segment from file offset from
+// to size, repairing what it finds on the way (see repair), and returns
+// the offset after the last of them: the segment then holds records up
+// to its end. Lock held.
+func (s *stream) validate(f *os.File, g segment, from, size int64) (int64, error) {
 	w := &window{}
 	w.reset(f, size)
 	p := from
@@ -254,9 +254,6 @@ func (s *stream) validate(f *os.File, g segment, from, size int64, repair bool) 
 		case vRecord, vPadding:
 			p += r.n
 			continue
-		}
-		if !repair {
-			return p, nil
 		}
 		next, _, err := s.repair(f, w, g, p, true, nil)
 		if err != nil {
