@@ -65,10 +65,18 @@ type Lambda struct {
 	Environment      map[string]string `yaml:"environment"`
 	Emits            *[]string         `yaml:"emits"`
 	LogRetentionDays int               `yaml:"log_retention_days"`
+	// Bundle is how a Node.js function is packaged: empty for its folder
+	// (with `npm ci --omit=dev` when it has a package.json), BundleEsbuild
+	// for one file bundled by esbuild.
+	Bundle string `yaml:"bundle"`
 
 	// Code is where the package comes from, resolved from Source.
 	Code Code `yaml:"-"`
 }
+
+// BundleEsbuild bundles a Node.js function's handler and what it imports
+// into one file with esbuild, as the CDK's NodejsFunction does.
+const BundleEsbuild = "esbuild"
 
 // Code kinds of a lambda's source.
 const (

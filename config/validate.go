@@ -266,6 +266,7 @@ func (v *validator) lambdas(scheme names.Scheme, events []string) {
 		v.architecture(p+".architecture", l.Architecture)
 		v.logRetention(p+".log_retention_days", l.LogRetentionDays)
 		v.environment(p, l)
+		v.bundle(p, l, family)
 		if l.Emits != nil {
 			for j, e := range *l.Emits {
 				if !slices.Contains(events, e) {
@@ -437,6 +438,18 @@ func (v *validator) handler(p string, l *Lambda, family string) {
 			fn := h[strings.LastIndex(h, ".")+1:]
 			v.errorf(p+".handler", fmt.Sprintf("write %s.%s, or just %s", stem, fn, fn), "handler module %q is not the source file %s, the only file packaged", mod, base)
 		}
+	}
+}
+
+func (v *validator) bundle(p string, l *Lambda, family string) {
+	switch {
+	case l.Bundle == "":
+	case l.Bundle != BundleEsbuild:
+		v.errorf(p+".bundle", "write bundle: esbuild, or leave it out to package the folder", "%q is not a bundler", l.Bundle)
+	case family != "nodejs" && family != "":
+		v.errorf(p+".bundle", "remove it; Python, Go and the other runtimes are packaged by their own build", "bundle: esbuild is for Node.js functions, and this one runs %s", l.Runtime)
+	case l.Code.Kind == CodeZip || l.Code.Kind == CodeS3:
+		v.errorf(p+".bundle", "remove it, or point source: at the handler's file or folder", "a ready package is deployed as it is: there is nothing to bundle")
 	}
 }
 

@@ -9,18 +9,19 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/nodejs"
+	"github.com/xflowhq/xflow/internal/pipeline"
 )
 
 // Options say how to deploy.
 type Options struct {
 	// AppDir and OutDir are the generated app and the cloud assembly;
-	// empty means .xflow/app and .xflow/cdk.out beside the config.
+	// empty means the app and cdk.out folders of .xflow beside the config.
 	AppDir, OutDir string
 	// Context is extra CDK context for the synth (see
 	// generator.DefaultContext); nil means the defaults.
@@ -34,45 +35,38 @@ type Options struct {
 	// the CDK CLI then finds nothing to change. Force synthesizes anyway.
 	Version string
 	Force   bool
+	// Build tunes the build of the functions' packages.
+	Build build.Options
 	// Out and Err receive the CDK CLI's output and xflow's progress.
 	Out, Err io.Writer
 }
 
-// Run synthesizes c and runs `cdk deploy --all` on the result.
+// Run builds and synthesizes c, runs `cdk deploy --all` on the result and,
+// once it succeeded, saves the pins of c's git sources.
 func Run(ctx context.Context, c *config.Config, opts Options) error {
-	if opts.AppDir == "" {
-		opts.AppDir = filepath.Join(c.Dir, ".xflow", "app")
-	}
-	if opts.OutDir == "" {
-		opts.OutDir = filepath.Join(c.Dir, ".xflow", "cdk.out")
-	}
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}
 	if opts.Err == nil {
 		opts.Err = io.Discard
 	}
-	files, err := generator.Generate(c, generator.Options{AppDir: opts.AppDir})
+	if opts.OutDir == "" {
+		opts.OutDir = pipeline.LayoutOf(c).CloudAssembly()
+	}
+	res, err := pipeline.Run(ctx, c, pipeline.Options{
+		Until: pipeline.Synth, Progress: opts.Err, Build: opts.Build, AppDir: opts.AppDir, Version: opts.Version,
+		Synth: generator.SynthOptions{OutDir: opts.OutDir, Context: opts.Context, Force: opts.Force},
+	})
 	if err != nil {
 		return err
 	}
-	if err := generator.Write(opts.AppDir, files); err != nil {
+	if res.Assembly.Cached {
+		fmt.Fprintf(opts.Err, "xflow: %s\n", res.Assembly.UpToDate())
+	}
+	if err := CDK(ctx, res.Assembly.Dir, opts, "deploy", "--all", "--require-approval", "never"); err != nil {
 		return err
 	}
-	so := generator.SynthOptions{
-		AppDir: opts.AppDir, OutDir: opts.OutDir, Context: opts.Context, Progress: opts.Err, Force: opts.Force,
-	}
-	if opts.Version != "" {
-		so.Inputs = &generator.SynthInputs{Version: opts.Version, Config: filepath.Join(c.Dir, filepath.Base(c.File)), Files: files}
-	}
-	asm, err := generator.Synth(ctx, so)
-	if err != nil {
-		return err
-	}
-	if asm.Cached {
-		fmt.Fprintf(opts.Err, "xflow: %s\n", asm.UpToDate())
-	}
-	return CDK(ctx, asm.Dir, opts, "deploy", "--all", "--require-approval", "never")
+	return res.Lock.Save()
 }
 
 // CDK runs the CDK CLI on a cloud assembly: `cdk <args> --app DIR`.

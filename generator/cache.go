@@ -30,8 +30,9 @@ import (
 //   - the config file;
 //   - every generated file of the app (main.go, go.mod, the spec, the
 //     packaged constructs and tracker sources);
-//   - every local source a function packages, by content: a file, each
-//     file of a folder with its relative path and mode, a .zip;
+//   - every package a function deploys: a built one by the hash of its
+//     content, which the spec holds; any other local path by content (a
+//     file, each file of a folder with its relative path and mode, a .zip);
 //   - the CDK context, whether the CDK's validation runs, and the Go
 //     toolchain that builds the tracker Lambda (its path, size and
 //     modification time, and the variables that change what it builds).
@@ -100,6 +101,10 @@ func synthKey(in *SynthInputs, appDir string, context []byte, validate bool) (st
 	type source struct{ name, kind, path string }
 	var sources []source
 	for _, f := range s.Functions {
+		if f.Code.SHA256 != "" {
+			// A built package: its hash is in the spec, hashed above.
+			continue
+		}
 		switch f.Code.Kind {
 		case spec.CodeFile, spec.CodeDir, spec.CodeZip:
 			path := f.Code.Path

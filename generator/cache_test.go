@@ -64,7 +64,7 @@ func (c *cacheCase) key(t *testing.T, version string, ctx map[string]any) string
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := Generate(cfg, Options{AppDir: c.appDir})
+	files, err := Generate(cfg, Options{AppDir: c.appDir, Artifacts: artifacts(t, cfg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,11 +196,12 @@ func TestSynthCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		files, err := Generate(cfg, Options{AppDir: c.appDir})
+		arts := artifacts(t, cfg)
+		files, err := Generate(cfg, Options{AppDir: c.appDir, Artifacts: arts})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := Write(c.appDir, files); err != nil {
+		if err := Write(c.appDir, files, arts); err != nil {
 			t.Fatal(err)
 		}
 		asm, err := Synth(context.Background(), SynthOptions{

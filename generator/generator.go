@@ -23,6 +23,7 @@ import (
 	"github.com/xflowhq/xflow"
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/constructs/spec"
+	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/templates"
 )
 
@@ -39,11 +40,15 @@ func (f Files) Paths() []string {
 	return out
 }
 
-// Options say where the app will live.
+// Options say where the app will live and what it packages.
 type Options struct {
 	// AppDir is the folder the app will be written to. Local source paths
 	// in the spec are relative to it.
 	AppDir string
+	// Artifacts are the built packages of the functions with a local or
+	// git source (build.Builder, for the Lambda target), one per such
+	// function. Write links them into the app.
+	Artifacts []*build.Artifact
 }
 
 // Generated-app constants.
@@ -58,7 +63,11 @@ func Generate(c *config.Config, opts Options) (Files, error) {
 	if err != nil {
 		return nil, fmt.Errorf("locate app folder: %w", err)
 	}
-	s, err := Resolve(c, appDir)
+	byLambda := map[string]*build.Artifact{}
+	for _, a := range opts.Artifacts {
+		byLambda[a.Lambda] = a
+	}
+	s, err := Resolve(c, appDir, byLambda)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package generator
 
 import (
+	"context"
 	"flag"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/build"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -20,6 +22,17 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // packaged xflow sources are a copy of this repository and are checked by
 // TestPackagedSources instead.
 var goldenFiles = []string{"main.go", "go.mod", "cdk.json", ".gitignore", "xflow.spec.json"}
+
+// artifacts builds the packages of c's functions for Lambda, as the
+// pipeline does before it generates the app.
+func artifacts(t *testing.T, c *config.Config) []*build.Artifact {
+	t.Helper()
+	arts, err := build.New(build.Options{}).All(context.Background(), c, nil, build.Lambda)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return arts
+}
 
 func load(t *testing.T, path string) *config.Config {
 	t.Helper()
@@ -41,7 +54,8 @@ func TestGolden(t *testing.T) {
 	for _, cfg := range cases {
 		dir := filepath.Dir(cfg)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			files, err := Generate(load(t, cfg), Options{AppDir: filepath.Join(dir, "app")})
+			c := load(t, cfg)
+			files, err := Generate(c, Options{AppDir: filepath.Join(dir, "app"), Artifacts: artifacts(t, c)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +86,7 @@ func TestGolden(t *testing.T) {
 
 func TestPackagedSources(t *testing.T) {
 	c := load(t, "testdata/wordcount/xflow.yaml")
-	files, err := Generate(c, Options{AppDir: t.TempDir()})
+	files, err := Generate(c, Options{AppDir: t.TempDir(), Artifacts: artifacts(t, c)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +119,13 @@ func TestGeneratedAppCompiles(t *testing.T) {
 	for _, cfg := range cases {
 		t.Run(filepath.Base(filepath.Dir(cfg)), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "app")
-			files, err := Generate(load(t, cfg), Options{AppDir: dir})
+			c := load(t, cfg)
+			arts := artifacts(t, c)
+			files, err := Generate(c, Options{AppDir: dir, Artifacts: arts})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := Write(dir, files); err != nil {
+			if err := Write(dir, files, arts); err != nil {
 				t.Fatal(err)
 			}
 			// The app, and the tracker Lambda that the app builds inside its
@@ -135,10 +151,10 @@ func TestGeneratedAppCompiles(t *testing.T) {
 
 func TestWriteReplacesAtomically(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "app")
-	if err := Write(dir, Files{"a.txt": []byte("1"), "sub/b.txt": []byte("2")}); err != nil {
+	if err := Write(dir, Files{"a.txt": []byte("1"), "sub/b.txt": []byte("2")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(dir, Files{"c.txt": []byte("3")}); err != nil {
+	if err := Write(dir, Files{"c.txt": []byte("3")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -154,7 +170,7 @@ func TestWriteReplacesAtomically(t *testing.T) {
 func TestResolveSourcesRelativeToApp(t *testing.T) {
 	c := load(t, "testdata/options/xflow.yaml")
 	appDir, _ := filepath.Abs("testdata/options/app")
-	s, err := Resolve(c, appDir)
+	s, err := Resolve(c, appDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,11 +205,13 @@ func TestAppRequiresTidy(t *testing.T) {
 		t.Skip("loads the CDK module graph")
 	}
 	dir := filepath.Join(t.TempDir(), "app")
-	files, err := Generate(load(t, "testdata/wordcount/xflow.yaml"), Options{AppDir: dir})
+	c := load(t, "testdata/wordcount/xflow.yaml")
+	arts := artifacts(t, c)
+	files, err := Generate(c, Options{AppDir: dir, Artifacts: arts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(dir, files); err != nil {
+	if err := Write(dir, files, arts); err != nil {
 		t.Fatal(err)
 	}
 	// Not offline: tidy also looks at the tests of the app's dependencies

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/constructs/spec"
+	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/names"
 )
 
@@ -25,7 +26,13 @@ const (
 // appDir is the folder of the generated app: local source paths are
 // written relative to it so that the app does not depend on where it was
 // generated.
-func Resolve(c *config.Config, appDir string) (*spec.Spec, error) {
+//
+// artifacts are the functions' built packages (for the Lambda target), by
+// lambda name: a function with a local source is packaged from its
+// artifact, which Write links into the app at ArtifactPath. Nil resolves
+// local sources to themselves, for readers of the spec that package
+// nothing (local mode).
+func Resolve(c *config.Config, appDir string, artifacts map[string]*build.Artifact) (*spec.Spec, error) {
 	scheme := names.New(c.General.NamePrefix)
 	s := &spec.Spec{
 		StackName: c.General.StackName,
@@ -52,7 +59,7 @@ func Resolve(c *config.Config, appDir string) (*spec.Spec, error) {
 		})
 	}
 	for _, l := range c.Lambdas {
-		f, err := resolveFunction(c, scheme, l, appDir)
+		f, err := resolveFunction(c, scheme, l, appDir, artifacts)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +107,7 @@ func Resolve(c *config.Config, appDir string) (*spec.Spec, error) {
 	return s, nil
 }
 
-func resolveFunction(c *config.Config, scheme names.Scheme, l config.Lambda, appDir string) (spec.Function, error) {
+func resolveFunction(c *config.Config, scheme names.Scheme, l config.Lambda, appDir string, artifacts map[string]*build.Artifact) (spec.Function, error) {
 	f := spec.Function{
 		Lambda:           l.Name,
 		Name:             scheme.Function(l.Name),
@@ -136,6 +143,18 @@ func resolveFunction(c *config.Config, scheme names.Scheme, l config.Lambda, app
 	case config.CodeS3:
 		f.Code = spec.Code{Kind: spec.CodeS3, Bucket: l.Code.Bucket, Key: l.Code.Key, ObjectVersion: l.Code.Version}
 	case config.CodeFile, config.CodeDir, config.CodeZip:
+		if artifacts != nil {
+			a, ok := artifacts[l.Name]
+			if !ok || a.Target != build.Lambda {
+				return f, fmt.Errorf("lambda %s: its package was not built for Lambda (a bug: the build stage runs before generate)", l.Name)
+			}
+			kind := spec.CodeDir
+			if a.Kind == build.KindZip {
+				kind = spec.CodeZip
+			}
+			f.Code = spec.Code{Kind: kind, Path: ArtifactPath(a), SHA256: a.SHA256}
+			break
+		}
 		rel, err := filepath.Rel(appDir, l.Code.Path)
 		if err != nil {
 			return f, fmt.Errorf("lambda %s: locate source from the app folder: %w", l.Name, err)
@@ -173,4 +192,14 @@ func resolveFunction(c *config.Config, scheme names.Scheme, l config.Lambda, app
 		}
 	}
 	return f, nil
+}
+
+// ArtifactPath is where Write puts a function's built package inside the
+// app: artifacts/<lambda>, or artifacts/<lambda>.zip for a ready package.
+// The app carries its packages, so that it deploys wherever it is copied.
+func ArtifactPath(a *build.Artifact) string {
+	if a.Kind == build.KindZip {
+		return "artifacts/" + a.Lambda + ".zip"
+	}
+	return "artifacts/" + a.Lambda
 }

@@ -281,7 +281,8 @@ func appKey(ctx context.Context, appDir string) (string, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "cdk.out" || (strings.HasPrefix(d.Name(), ".") && p != appDir)) {
+		// The packages under artifacts/ are not the app's Go code.
+		if d.IsDir() && p != appDir && (d.Name() == "cdk.out" || filepath.Dir(p) == appDir && d.Name() == "artifacts" || strings.HasPrefix(d.Name(), ".")) {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() && (strings.HasSuffix(p, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum") {

@@ -17,11 +17,12 @@ import (
 
 func synth(t *testing.T, c *config.Config, appDir, outDir string) *Assembly {
 	t.Helper()
-	files, err := Generate(c, Options{AppDir: appDir})
+	arts := artifacts(t, c)
+	files, err := Generate(c, Options{AppDir: appDir, Artifacts: arts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(appDir, files); err != nil {
+	if err := Write(appDir, files, arts); err != nil {
 		t.Fatal(err)
 	}
 	asm, err := Synth(context.Background(), SynthOptions{AppDir: appDir, OutDir: outDir, Progress: testLog{t}})

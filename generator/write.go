@@ -4,12 +4,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/xflowhq/xflow/internal/build"
 )
 
-// Write puts the files in dir, replacing whatever the folder held, all at
-// once: they are written to a temporary sibling folder that is then renamed
-// into place, so a failure leaves the previous app untouched.
-func Write(dir string, files Files) error {
+// Write puts the files in dir, with the built packages at their
+// ArtifactPath, replacing whatever the folder held, all at once: they are
+// written to a temporary sibling folder that is then renamed into place,
+// so a failure leaves the previous app untouched. Packages are hard links
+// to the build cache where the file system allows (builds never change a
+// package in place), copies elsewhere.
+func Write(dir string, files Files, artifacts []*build.Artifact) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(dir), err)
 	}
@@ -25,6 +30,12 @@ func Write(dir string, files Files) error {
 		}
 		if err := os.WriteFile(full, files[p], 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	for _, a := range artifacts {
+		p := ArtifactPath(a)
+		if err := build.LinkTree(a.Path, filepath.Join(tmp, filepath.FromSlash(p))); err != nil {
+			return fmt.Errorf("put the package of %s into the app: %w", a.Lambda, err)
 		}
 	}
 	return replaceDir(tmp, dir)

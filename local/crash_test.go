@@ -42,7 +42,7 @@ func runChild(path, state string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	rt := local.New(c, local.Options{StateDir: state, AllowOlderRuntimes: true})
+	rt := local.New(c, local.Options{StateDir: state})
 	if err := rt.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

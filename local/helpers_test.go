@@ -103,9 +103,6 @@ func start(t *testing.T, c *config.Config, opts local.Options) *local.Runtime {
 	if opts.Log == nil {
 		opts.Log = testLog(t)
 	}
-	// The machine's python3 may be older than the configs ask for; that
-	// is checked by TestOlderInterpreterIsAnError.
-	opts.AllowOlderRuntimes = true
 	rt := local.New(c, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

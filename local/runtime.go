@@ -17,18 +17,17 @@ import (
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/names"
 	"github.com/xflowhq/xflow/publish"
 	"github.com/xflowhq/xflow/tracker"
 )
 
-// DefaultStateDir is where a config's local state lives: .xflow/ beside
-// the config, the folder that also holds the generated CDK app.
-func DefaultStateDir(c *config.Config) string { return filepath.Join(c.Dir, ".xflow") }
-
 // Options tune a Runtime; the zero value is what `xflow run` uses.
 type Options struct {
-	// StateDir is the state folder; DefaultStateDir when empty.
+	// StateDir is the state folder; the .xflow folder beside the config
+	// (pipeline.Layout) when empty.
 	StateDir string
 	// Log receives the runtime's own messages (retries, given-up batches,
 	// builds); text on stderr when nil.
@@ -36,13 +35,20 @@ type Options struct {
 	// Progress receives the lines of slow preparations (installing
 	// Node.js); nil discards them.
 	Progress io.Writer
+	// Artifacts are the functions' packages built for this machine
+	// (pipeline.Run with build.Host); a function without one is built at
+	// start by Builder.
+	Artifacts []*build.Artifact
+	// Builder builds what Artifacts lacks; nil makes one from Python,
+	// Node and StrictRuntimes.
+	Builder *build.Builder
 	// Python and Node are the interpreters to run handlers with; when
-	// empty, $XFLOW_PYTHON and $XFLOW_NODE, then PATH.
+	// empty, $XFLOW_PYTHON and $XFLOW_NODE, then a search (see build).
 	Python, Node string
-	// AllowOlderRuntimes runs a handler with an interpreter older than its
-	// runtime asks for (python3.11 for python3.12), with a warning, instead
-	// of refusing to start.
-	AllowOlderRuntimes bool
+	// StrictRuntimes refuses to run a handler with an interpreter older
+	// than its runtime asks for (python3.11 for python3.12) instead of
+	// warning.
+	StrictRuntimes bool
 	// Repair repairs the checkpoints that Start finds unusable (see
 	// CheckOptions.Repair), saying so in the log, instead of refusing to
 	// start. Damaged stream bytes are repaired at every start.
@@ -59,9 +65,12 @@ type Runtime struct {
 	log      *slog.Logger
 
 	region, account, roleARN string
-	interpreters             map[string]interpreter
+	builder                  *build.Builder
+	artifacts                map[string]*build.Artifact
 	nodeSDKOnce              sync.Once
 	nodeSDKDir               string // see nodeSDK
+	sdkMu                    sync.Mutex
+	pythonSDKs               map[string]string // see pythonSDK
 
 	lock      *os.File
 	streams   *Streams
@@ -79,10 +88,10 @@ type Runtime struct {
 
 // New returns a Runtime of c, not started.
 func New(c *config.Config, opts Options) *Runtime {
-	r := &Runtime{cfg: c, opts: opts, interpreters: map[string]interpreter{}, done: make(chan struct{})}
+	r := &Runtime{cfg: c, opts: opts, artifacts: map[string]*build.Artifact{}, pythonSDKs: map[string]string{}, done: make(chan struct{})}
 	r.stateDir = opts.StateDir
 	if r.stateDir == "" {
-		r.stateDir = DefaultStateDir(c)
+		r.stateDir = pipeline.LayoutOf(c).State()
 	}
 	if abs, err := filepath.Abs(r.stateDir); err == nil {
 		r.stateDir = abs
@@ -90,6 +99,13 @@ func New(c *config.Config, opts Options) *Runtime {
 	r.log = opts.Log
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	for _, a := range opts.Artifacts {
+		r.artifacts[a.Lambda] = a
+	}
+	r.builder = opts.Builder
+	if r.builder == nil {
+		r.builder = build.New(build.Options{Progress: opts.Progress, Python: opts.Python, Node: opts.Node, StrictRuntimes: opts.StrictRuntimes})
 	}
 	r.region, r.account = region(c), account(c)
 	role := c.AWS.LambdaExecutionRoleName
@@ -157,7 +173,7 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 	if err := r.checkState(); err != nil {
 		return err
 	}
-	sp, err := generator.Resolve(r.cfg, r.cfg.Dir)
+	sp, err := generator.Resolve(r.cfg, r.cfg.Dir, nil)
 	if err != nil {
 		return err
 	}
@@ -271,7 +287,7 @@ func (r *Runtime) addFunction(ctx context.Context, fs spec.Function, scheme name
 	if len(fs.Subscriptions) == 0 {
 		return nil // nothing invokes it locally
 	}
-	ln, err := r.prepareLaunch(ctx, *l, fs.Name)
+	ln, err := r.prepareLaunch(ctx, *l)
 	if err != nil {
 		return err
 	}

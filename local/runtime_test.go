@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -50,18 +51,32 @@ workflows:
 `
 }
 
-// TestOlderInterpreterIsAnError: a runtime newer than the machine's
-// interpreter is refused with what to do, unless allowed.
-func TestOlderInterpreterIsAnError(t *testing.T) {
+// TestOlderInterpreter: a runtime newer than the machine's interpreter
+// runs with a warning that says what to install; with StrictRuntimes it is
+// refused with the same advice.
+func TestOlderInterpreter(t *testing.T) {
 	needPython(t)
 	c := writeConfig(t, oneStep("python3.14"), map[string]string{"step.py": "def handle(e, c): pass\n"})
-	rt := local.New(c, local.Options{StateDir: t.TempDir(), Python: "python3", Log: testLog(t)})
-	err := rt.Start(context.Background())
+	var progress bytes.Buffer
+	rt := local.New(c, local.Options{StateDir: t.TempDir(), Python: "python3", Log: testLog(t), Progress: &progress})
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatalf("Start with an older python3: %v", err)
+	}
+	rt.Stop(context.Background())
+	if strings.Contains(progress.String(), "xflow: warning: runtime python3.14 needs Python 3.14") {
+		if !strings.Contains(progress.String(), "--strict-runtimes") {
+			t.Errorf("the warning does not say how to refuse instead:\n%s", progress.String())
+		}
+	} else if !strings.Contains(progress.String(), "3.14") {
+		t.Errorf("no warning about the older interpreter:\n%s", progress.String())
+	}
+	strict := local.New(c, local.Options{StateDir: t.TempDir(), Python: "python3", Log: testLog(t), StrictRuntimes: true})
+	err := strict.Start(context.Background())
 	if err == nil {
-		rt.Stop(context.Background())
+		strict.Stop(context.Background())
 		t.Skip("SKIP: this machine's python3 is 3.14 or newer")
 	}
-	for _, s := range []string{"lambda step: runtime python3.14 needs Python 3.14", "is version 3.", "XFLOW_PYTHON", "--allow-older-runtimes"} {
+	for _, s := range []string{"lambda step: runtime python3.14 needs Python 3.14", "the newest found is python3 3.", "XFLOW_PYTHON", "--strict-runtimes"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q lacks %q", err, s)
 		}
@@ -102,7 +117,7 @@ func TestOneRuntimePerState(t *testing.T) {
 	if !running || info.PID != os.Getpid() || info.KinesisEndpoint != first.KinesisEndpoint() {
 		t.Errorf("Running = %+v, %v", info, running)
 	}
-	second := local.New(c, local.Options{StateDir: state, AllowOlderRuntimes: true, Log: testLog(t)})
+	second := local.New(c, local.Options{StateDir: state, Log: testLog(t)})
 	if err := second.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "another local runtime") {
 		t.Errorf("second Start: %v", err)
 	}

@@ -26,8 +26,9 @@ type launch struct {
 	env      []string // the function's environment, but the per-worker variables
 	label    string   // for INIT_START: the runtime and what plays it here
 	// nodeSDK is a node_modules folder with the AWS SDK for Node.js
-	// handlers, "" when there is none.
-	nodeSDK string
+	// handlers, pythonSDK a folder with boto3 for Python handlers; "" when
+	// there is none.
+	nodeSDK, pythonSDK string
 	// custom is a provided.* function: its own program speaks the Runtime
 	// API, not one of xflow's bootstraps.
 	custom bool

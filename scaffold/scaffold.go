@@ -70,8 +70,6 @@ func (f Files) Paths() []string {
 type project struct {
 	Name, StackName string
 	Lambdas         []function
-	// GoBuilds are the functions whose Go handler is built before synth.
-	GoBuilds []function
 	// ProcessedBy names the functions in the README's prose.
 	ProcessedBy string
 	GitHub      bool
@@ -178,26 +176,21 @@ func New(opts Options) (Files, error) {
 const CIWorkflow = ".github/workflows/xflow.yml"
 
 // CI renders the CI/CD workflow alone, for a project that exists: the
-// config c, at the root of the repository. Its Go handlers (`provided.*`
-// functions whose source is a folder with a go.mod) are built before the
-// synth, for their architecture.
+// config c, at the root of the repository. xflow synth builds every
+// function's package there, so each local source must be inside the
+// repository.
 func CI(c *config.Config, ci string) (Files, error) {
 	if !slices.Contains(CISystems, ci) {
 		return nil, fmt.Errorf("--ci %q: xflow init writes workflows for %s", ci, strings.Join(CISystems, ", "))
 	}
 	p := project{GitHub: true}
 	for _, l := range c.Lambdas {
-		if config.RuntimeFamily(l.Runtime) != "provided" || l.Code.Kind != config.CodeDir {
+		if l.Code.Kind != config.CodeDir && l.Code.Kind != config.CodeFile && l.Code.Kind != config.CodeZip {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(l.Code.Path, "go.mod")); err != nil {
-			continue
+		if rel, err := filepath.Rel(c.Dir, l.Code.Path); err != nil || !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("lambda %s: its source %s is outside the project's folder, where CI cannot build it", l.Name, l.Code.Path)
 		}
-		rel, err := filepath.Rel(c.Dir, l.Code.Path)
-		if err != nil || !filepath.IsLocal(rel) {
-			return nil, fmt.Errorf("lambda %s: its Go source %s is outside the project's folder, where CI cannot build it", l.Name, l.Code.Path)
-		}
-		p.GoBuilds = append(p.GoBuilds, function{Name: l.Name, GoDir: filepath.ToSlash(rel), Architecture: l.Architecture})
 	}
 	b, err := renderTemplate("github-workflow.yml.tmpl", p)
 	if err != nil {
@@ -259,9 +252,6 @@ func newProject(opts Options) (project, error) {
 		}
 		f.Description = "Processes a submitted task (" + f.Language + ")."
 		fnNames = append(fnNames, "`"+f.Name+"`")
-		if f.GoDir != "" {
-			p.GoBuilds = append(p.GoBuilds, *f)
-		}
 	}
 	p.ProcessedBy = fnNames[0]
 	if n := len(fnNames); n > 1 {

@@ -2,6 +2,7 @@ package scaffold_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/scaffold"
 )
 
@@ -97,14 +99,18 @@ func TestValidatesAndGenerates(t *testing.T) {
 				t.Errorf("warnings:\n%v", config.Errors(c.Warnings))
 			}
 			app := filepath.Join(dir, ".xflow", "app")
-			files, err := generator.Generate(c, generator.Options{AppDir: app})
+			arts, err := build.New(build.Options{}).All(context.Background(), c, nil, build.Lambda)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := generator.Generate(c, generator.Options{AppDir: app, Artifacts: arts})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if _, ok := files["main.go"]; !ok {
 				t.Error("no main.go generated")
 			}
-			s, err := generator.Resolve(c, app)
+			s, err := generator.Resolve(c, app, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,17 +150,21 @@ func TestGitHubWorkflowPassesActionlint(t *testing.T) {
 		"node-version: 22",
 		"~/go/pkg/mod",
 		"cfn-lint --non-zero-exit-code error",
-		"working-directory: \"functions/process_task_go\"",
-		"GOARCH: arm64",
+		"xflow synth -o cdk.out",
 	} {
 		if !strings.Contains(wf, want) {
 			t.Errorf("the workflow lacks %q", want)
 		}
 	}
+	// xflow synth builds the Go handler: no build step of its own.
+	if strings.Contains(wf, "go build") {
+		t.Errorf("the workflow builds a handler by hand:\n%s", wf)
+	}
 }
 
-// TestCIForExistingProject: the workflow of a project that exists builds
-// its Go handlers, each for its architecture, and passes actionlint.
+// TestCIForExistingProject: the workflow of a project that exists passes
+// actionlint and leaves the builds to xflow synth; a source outside the
+// repository, which CI cannot build, is refused.
 func TestCIForExistingProject(t *testing.T) {
 	dir := t.TempDir()
 	for name, data := range map[string]string{
@@ -200,13 +210,16 @@ subscriptions:
 	}
 	actionlintFile(t, filepath.Join(dir, filepath.FromSlash(scaffold.CIWorkflow)))
 	wf := string(files[scaffold.CIWorkflow])
-	for _, want := range []string{"Build the Go handler of resize", `working-directory: "handlers/resize #2"`, "GOARCH: amd64"} {
-		if !strings.Contains(wf, want) {
-			t.Errorf("the workflow lacks %q", want)
-		}
+	if !strings.Contains(wf, "xflow synth -o cdk.out") || strings.Contains(wf, "go build") {
+		t.Errorf("the workflow does not leave the builds to xflow synth:\n%s", wf)
 	}
-	if strings.Contains(wf, "notify") {
-		t.Errorf("the workflow builds the Python handler")
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "x.py"), []byte("def handle(e, c): pass\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.Lambdas[1].Code.Path = filepath.Join(outside, "x.py")
+	if _, err := scaffold.CI(c, "github"); err == nil || !strings.Contains(err.Error(), "outside the project's folder, where CI cannot build it") {
+		t.Errorf("a source outside the project: %v", err)
 	}
 }
 

@@ -52,7 +52,7 @@ subscriptions:
 func packaged(t *testing.T, c *config.Config) string {
 	t.Helper()
 	app := filepath.Join(c.Dir, ".xflow", "app")
-	s, err := generator.Resolve(c, app)
+	s, err := generator.Resolve(c, app, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

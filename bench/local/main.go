@@ -65,9 +65,8 @@ func run(path string, n, samples int) error {
 	}
 	defer os.RemoveAll(state)
 	rt := local.New(c, local.Options{
-		StateDir:           state,
-		AllowOlderRuntimes: true,
-		Log:                slog.New(slog.NewTextHandler(io.Discard, nil)),
+		StateDir: state,
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	ctx := context.Background()
 	if err := rt.Start(ctx); err != nil {

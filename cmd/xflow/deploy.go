@@ -5,7 +5,6 @@ import (
 
 	"github.com/xflowhq/xflow/deploy"
 	"github.com/xflowhq/xflow/generator"
-	"github.com/xflowhq/xflow/sources"
 )
 
 func newDeployCmd(s streams) *cobra.Command {
@@ -18,8 +17,8 @@ func newDeployCmd(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Synthesize a workflow configuration and deploy it with `cdk deploy`",
-		Long: `Synthesize a workflow configuration and deploy every stack with the CDK CLI
-(cdk deploy --all). The account must be bootstrapped once with "cdk bootstrap".
+		Long: `Build every function's package, synthesize a workflow configuration and deploy
+every stack with the CDK CLI (cdk deploy --all). The account must be bootstrapped once with "cdk bootstrap".
 
 Like synth, deploy reuses the cloud assembly in .xflow/cdk.out when the
 config, its sources and xflow are unchanged since it was synthesized;
@@ -30,19 +29,12 @@ config, its sources and xflow are unchanged since it was synthesized;
 			if err != nil {
 				return err
 			}
-			lock, err := sources.Resolve(cmd.Context(), c, sources.Options{Progress: s.err})
-			if err != nil {
-				return err
-			}
 			opts := deploy.Options{Direct: direct, Version: version, Force: force, Out: s.out, Err: s.err}
 			if noBootstrapRule {
 				opts.Context = generator.DefaultContext()
 				opts.Context["xflow:bootstrapVersionRule"] = false
 			}
-			if err := deploy.Run(cmd.Context(), c, opts); err != nil {
-				return err
-			}
-			return lock.Save()
+			return deploy.Run(cmd.Context(), c, opts)
 		},
 	}
 	configFlag(cmd, &path)

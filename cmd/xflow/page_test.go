@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/local"
 )
 
@@ -619,7 +620,7 @@ func damageRecord(t *testing.T, cfgPath, event, payload string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := local.DefaultStateDir(c)
+	state := pipeline.LayoutOf(c).State()
 	if _, err := local.Publish(context.Background(), state, c, event, []byte(payload)); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/internal/awsconfig"
+	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/publish"
 )
@@ -107,5 +108,5 @@ func stateDir(c *config.Config, flag string) string {
 	if flag != "" {
 		return flag
 	}
-	return local.DefaultStateDir(c)
+	return pipeline.LayoutOf(c).State()
 }

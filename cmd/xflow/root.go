@@ -79,6 +79,7 @@ execution of a workflow stands and why it stopped.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newValidateCmd(s),
+		newBuildCmd(s),
 		newGenerateCmd(s),
 		newSynthCmd(s),
 		newDeployCmd(s),

@@ -12,9 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/publish"
-	"github.com/xflowhq/xflow/sources"
 	"github.com/xflowhq/xflow/track"
 )
 
@@ -26,7 +27,7 @@ const stopGrace = 30 * time.Second
 func newRunCmd(s streams) *cobra.Command {
 	var (
 		path, state, event string
-		wait, allowOlder   bool
+		wait, strict       bool
 		check, repair      bool
 		timeout            time.Duration
 	)
@@ -35,8 +36,9 @@ func newRunCmd(s streams) *cobra.Command {
 		Short: "Run the workflow on this machine, with the same handlers, until stopped",
 		Long: `Run the workflow locally: each event's stream is a log in the state folder
 (.xflow beside the config), each function runs in warm worker processes of its
-real runtime (python3 and node from PATH, provided.al2023 binaries, Go built from
-source), the trackers write to a local log store, and handlers publish with
+real runtime (its package built for this machine by xflow build: Python with its
+dependencies, Node.js with its node_modules, Go compiled), with python3 and node
+found on PATH or in version managers, the trackers write to a local log store, and handlers publish with
 their usual SDK to a local Kinesis endpoint. Stop with Ctrl-C: invocations in
 flight finish and their checkpoints are written.
 
@@ -72,15 +74,10 @@ anything to repair.`,
 				return err
 			}
 			if state == "" {
-				state = local.DefaultStateDir(c)
+				state = pipeline.LayoutOf(c).State()
 			}
 			if check {
 				return checkState(s, c, state)
-			}
-			// Git sources run from their checkout, pinned as for a deploy.
-			lock, err := sources.Resolve(cmd.Context(), c, sources.Options{Progress: s.err})
-			if err != nil {
-				return err
 			}
 			var payload []byte
 			var workflows []string
@@ -102,14 +99,25 @@ anything to repair.`,
 					}
 				}
 			}
-			rt := local.New(c, local.Options{
-				StateDir:           state,
-				Log:                slog.New(slog.NewTextHandler(s.err, nil)),
-				Progress:           s.err,
-				AllowOlderRuntimes: allowOlder,
-				Repair:             repair,
-			})
 			ctx := cmd.Context()
+			// The functions' packages built for this machine, from the
+			// same sources (git ones pinned) as a deploy.
+			res, err := pipeline.Run(ctx, c, pipeline.Options{
+				Until: pipeline.Build, Target: build.Host, Progress: s.err,
+				Build: build.Options{StrictRuntimes: strict},
+			})
+			if err != nil {
+				return err
+			}
+			lock := res.Lock
+			rt := local.New(c, local.Options{
+				StateDir:  state,
+				Log:       slog.New(slog.NewTextHandler(s.err, nil)),
+				Progress:  s.err,
+				Artifacts: res.Artifacts,
+				Builder:   res.Builder,
+				Repair:    repair,
+			})
 			if err := rt.Start(ctx); err != nil {
 				return err
 			}
@@ -148,7 +156,7 @@ anything to repair.`,
 	cmd.Flags().StringVar(&event, "publish", "", "publish this `EVENT` once running, with the JSON argument as payload")
 	cmd.Flags().BoolVar(&wait, "wait", false, "with --publish: wait until the execution finishes or is stuck, print its report and stop")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "with --wait: give up after this `duration`")
-	cmd.Flags().BoolVar(&allowOlder, "allow-older-runtimes", false, "run handlers with an older python3 or node than their runtime asks for, with a warning")
+	strictRuntimesFlag(cmd, &strict, "")
 	cmd.Flags().BoolVar(&check, "check", false, "report what is damaged in the state folder and what --repair would do, changing nothing, then exit (1 when there is anything to repair)")
 	cmd.Flags().BoolVar(&repair, "repair", false, "at start, move checkpoints that cannot be used as they are (past the end of their stream, inside a record, unreadable), saying so, instead of refusing to start")
 	return cmd

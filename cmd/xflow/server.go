@@ -17,9 +17,10 @@ import (
 	"github.com/xflowhq/xflow/deploy"
 	"github.com/xflowhq/xflow/generator"
 	"github.com/xflowhq/xflow/internal/awsconfig"
+	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/server"
-	"github.com/xflowhq/xflow/sources"
 )
 
 // Environment variables of xflow server.
@@ -42,7 +43,7 @@ func newServerCmd(s streams) *cobra.Command {
 		withDeploy, direct  bool
 		noBootstrapRule     bool
 		shutdownTimeout     time.Duration
-		onLocal, allowOlder bool
+		onLocal, strict     bool
 		state               string
 	)
 	cmd := &cobra.Command{
@@ -113,8 +114,8 @@ bytes), never the token nor the events.`,
 			if onLocal && (withDeploy || direct || noBootstrapRule) {
 				return usageError{errors.New("--local runs the workflow on this machine: it does not go with --deploy, --direct or --no-bootstrap-rule")}
 			}
-			if !onLocal && (state != "" || allowOlder) {
-				return usageError{errors.New("--state and --allow-older-runtimes go with --local")}
+			if !onLocal && (state != "" || strict) {
+				return usageError{errors.New("--state and --strict-runtimes go with --local")}
 			}
 			c, err := loadConfig(s, path)
 			if err != nil {
@@ -131,18 +132,18 @@ bytes), never the token nor the events.`,
 				Logger:          log,
 				ShutdownTimeout: shutdownTimeout,
 			}
-			// Git sources are needed where functions are built: on this
-			// machine, or for the deploy. The lock is saved once they are
-			// built (a failed deploy or start leaves it as it was), before
-			// serving.
-			var lock *sources.Lock
-			if onLocal || withDeploy {
-				if lock, err = sources.Resolve(ctx, c, sources.Options{Progress: s.err}); err != nil {
+			if onLocal {
+				// The functions' packages for this machine, from their git
+				// sources too. The lock is saved once the runtime runs (a
+				// failed start leaves it as it was), before serving.
+				res, err := pipeline.Run(ctx, c, pipeline.Options{
+					Until: pipeline.Build, Target: build.Host, Progress: s.err,
+					Build: build.Options{StrictRuntimes: strict},
+				})
+				if err != nil {
 					return err
 				}
-			}
-			if onLocal {
-				return serveLocal(ctx, s, c, opts, addr, state, allowOlder, lock)
+				return serveLocal(ctx, s, c, opts, addr, state, res)
 			}
 			if withDeploy {
 				deployOpts := deploy.Options{Direct: direct, Version: version, Out: s.err, Err: s.err}
@@ -153,9 +154,6 @@ bytes), never the token nor the events.`,
 				log.Info("deploying the workflow before serving", "config", path)
 				if err := deployWorkflow(ctx, c, deployOpts); err != nil {
 					return fmt.Errorf("deploy: %w", err)
-				}
-				if err := lock.Save(); err != nil {
-					return err
 				}
 			}
 			if opts.Backend, err = awsBackend(ctx, c, log); err != nil {
@@ -176,17 +174,18 @@ bytes), never the token nor the events.`,
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long a stop waits for requests in flight")
 	f.BoolVar(&onLocal, "local", false, "run the workflow on this machine with the local runtime (as xflow run) instead of AWS")
 	f.StringVar(&state, "state", "", "with --local: the state `folder` (default: .xflow beside the config)")
-	f.BoolVar(&allowOlder, "allow-older-runtimes", false, "with --local: run handlers with an older python3 or node than their runtime asks for, with a warning")
+	strictRuntimesFlag(cmd, &strict, "with --local: ")
 	return cmd
 }
 
 // serveLocal serves the API with the local runtime: one it starts in this
 // process and stops after the server, or one that already runs on the
 // state folder in another process.
-func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Options, addr, state string, allowOlder bool, lock *sources.Lock) (err error) {
+func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Options, addr, state string, built *pipeline.Result) (err error) {
 	if state == "" {
-		state = local.DefaultStateDir(c)
+		state = pipeline.LayoutOf(c).State()
 	}
+	lock := built.Lock
 	if info, running := local.Running(state); running {
 		opts.Logger.Info("a local runtime already runs on the state folder; serving it", "state", state, "pid", info.PID, "config", info.Config)
 		if !sameFile(info.Config, c.File) {
@@ -206,7 +205,7 @@ func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Op
 		// that they keep running.
 		tctx, stopWatching := context.WithCancel(ctx)
 		takeover := make(chan *local.Runtime, 1)
-		go func() { takeover <- takeOver(tctx, s, c, opts.Logger, state, allowOlder) }()
+		go func() { takeover <- takeOver(tctx, s, c, opts.Logger, state, built) }()
 		defer func() {
 			stopWatching()
 			if rt := <-takeover; rt != nil {
@@ -217,7 +216,7 @@ func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Op
 		}()
 		return server.New(opts).ListenAndServe(ctx, addr)
 	}
-	rt := local.New(c, localOptions(s, opts.Logger, state, allowOlder))
+	rt := local.New(c, localOptions(s, opts.Logger, state, built))
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
@@ -234,12 +233,13 @@ func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Op
 	return server.New(opts).ListenAndServe(ctx, addr)
 }
 
-func localOptions(s streams, log *slog.Logger, state string, allowOlder bool) local.Options {
+func localOptions(s streams, log *slog.Logger, state string, built *pipeline.Result) local.Options {
 	return local.Options{
-		StateDir:           state,
-		Log:                log.With("component", "local"),
-		Progress:           s.err,
-		AllowOlderRuntimes: allowOlder,
+		StateDir:  state,
+		Log:       log.With("component", "local"),
+		Progress:  s.err,
+		Artifacts: built.Artifacts,
+		Builder:   built.Builder,
 	}
 }
 
@@ -257,7 +257,7 @@ const takeOverPoll = 500 * time.Millisecond
 // one in this process and returns it (nil when ctx ends first). A start
 // that fails, for instance because `xflow run` came back first, is logged
 // and the watch goes on.
-func takeOver(ctx context.Context, s streams, c *config.Config, log *slog.Logger, state string, allowOlder bool) *local.Runtime {
+func takeOver(ctx context.Context, s streams, c *config.Config, log *slog.Logger, state string, built *pipeline.Result) *local.Runtime {
 	wait := takeOverPoll
 	for {
 		select {
@@ -270,7 +270,7 @@ func takeOver(ctx context.Context, s streams, c *config.Config, log *slog.Logger
 			continue
 		}
 		log.Warn("the local runtime this server served has stopped; starting one here, so that accepted events keep running", "state", state)
-		rt := local.New(c, localOptions(s, log, state, allowOlder))
+		rt := local.New(c, localOptions(s, log, state, built))
 		if err := rt.Start(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil

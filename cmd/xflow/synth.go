@@ -3,23 +3,16 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/generator"
-	"github.com/xflowhq/xflow/sources"
+	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/pipeline"
 )
-
-// defaultAppDir is where synth keeps the generated app: beside the config,
-// in the state folder that also holds the local runtime's data.
-func defaultAppDir(c *config.Config) string {
-	return filepath.Join(c.Dir, ".xflow", "app")
-}
 
 func newGenerateCmd(s streams) *cobra.Command {
 	var (
@@ -35,24 +28,16 @@ func newGenerateCmd(s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			lock, err := sources.Resolve(cmd.Context(), c, sources.Options{Update: updateSources, Progress: s.err})
+			res, err := pipeline.Run(cmd.Context(), c, pipeline.Options{
+				Until: pipeline.Generate, Progress: s.err, UpdateSources: updateSources, AppDir: out,
+			})
 			if err != nil {
 				return err
 			}
-			if out == "" {
-				out = defaultAppDir(c)
-			}
-			files, err := generator.Generate(c, generator.Options{AppDir: out})
-			if err != nil {
+			if err := res.Lock.Save(); err != nil {
 				return err
 			}
-			if err := generator.Write(out, files); err != nil {
-				return err
-			}
-			if err := lock.Save(); err != nil {
-				return err
-			}
-			fmt.Fprintf(s.out, "wrote the CDK app to %s (%d files); deploy it with: cd %s && cdk deploy\n", out, len(files), out)
+			fmt.Fprintf(s.out, "wrote the CDK app to %s (%d files, %d packages); deploy it with: cd %s && cdk deploy\n", res.AppDir, len(res.Files), len(res.Artifacts), res.AppDir)
 			return nil
 		},
 	}
@@ -69,6 +54,7 @@ func newSynthCmd(s streams) *cobra.Command {
 		noBootstrapRule   bool
 		updateSources     bool
 		force, validate   bool
+		rebuild           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "synth",
@@ -90,14 +76,7 @@ synth, runs with --validate (or CDK_VALIDATION=true).`,
 			if err != nil {
 				return err
 			}
-			lock, err := sources.Resolve(cmd.Context(), c, sources.Options{Update: updateSources, Progress: s.err})
-			if err != nil {
-				return err
-			}
-			if appDir == "" {
-				appDir = defaultAppDir(c)
-			}
-			opts := generator.SynthOptions{AppDir: appDir, OutDir: out, Progress: s.err, Force: force, Validate: validate}
+			opts := generator.SynthOptions{OutDir: out, Force: force, Validate: validate}
 			if cliOut := os.Getenv("CDK_OUTDIR"); out == "" && cliOut != "" {
 				opts.OutDir, opts.Direct = cliOut, true
 			} else if out == "" {
@@ -116,22 +95,18 @@ synth, runs with --validate (or CDK_VALIDATION=true).`,
 					opts.Context["xflow:bootstrapVersionRule"] = false
 				}
 			}
-			files, err := generator.Generate(c, generator.Options{AppDir: appDir})
+			res, err := pipeline.Run(cmd.Context(), c, pipeline.Options{
+				Until: pipeline.Synth, Progress: s.err, UpdateSources: updateSources,
+				Build: build.Options{Force: rebuild}, AppDir: appDir, Synth: opts, Version: version,
+			})
 			if err != nil {
 				return err
 			}
-			if err := generator.Write(appDir, files); err != nil {
+			if err := res.Lock.Save(); err != nil {
 				return err
 			}
-			fmt.Fprintf(s.err, "xflow: wrote the CDK app to %s\n", appDir)
-			opts.Inputs = &generator.SynthInputs{Version: version, Config: filepath.Join(c.Dir, filepath.Base(c.File)), Files: files}
-			asm, err := generator.Synth(cmd.Context(), opts)
-			if err != nil {
-				return err
-			}
-			if err := lock.Save(); err != nil {
-				return err
-			}
+			fmt.Fprintf(s.err, "xflow: wrote the CDK app to %s\n", res.AppDir)
+			asm := res.Assembly
 			for _, st := range asm.Stacks {
 				fmt.Fprintf(s.out, "stack %s: %d resources, %s\n", st.Name, st.Resources, st.Template)
 			}
@@ -152,6 +127,7 @@ synth, runs with --validate (or CDK_VALIDATION=true).`,
 	updateSourcesFlag(cmd, &updateSources)
 	cmd.Flags().BoolVar(&force, "force", false, "synthesize even when the cloud assembly is up to date")
 	cmd.Flags().BoolVar(&validate, "validate", false, "run the CDK's built-in CloudFormation validation (slower)")
+	cmd.Flags().BoolVar(&rebuild, "rebuild", false, "build every function's package again, even when the build cache has it")
 	return cmd
 }
 

@@ -139,6 +139,10 @@ type Code struct {
 	Kind string `json:"kind"`
 	// Path is relative to the generated app's folder (or absolute).
 	Path string `json:"path,omitempty"`
+	// SHA256 hashes the built package at Path (its files' paths,
+	// executable bits and contents), when xflow built it: the app's
+	// packages change exactly when it changes.
+	SHA256 string `json:"sha256,omitempty"`
 	// Bucket, Key and ObjectVersion locate an S3 package.
 	Bucket        string `json:"bucket,omitempty"`
 	Key           string `json:"key,omitempty"`

@@ -9,6 +9,10 @@ subscribes to it. It skips without AWS_ENDPOINT_URL, unless
 XFLOW_REQUIRE_MOTO is set (the Go test sets it, after deciding itself
 whether to skip).
 
+Each function is a folder, and their shared helper the package
+wordcount_common, which xflow's build installs into each function's
+package; here they are put on the path instead.
+
 Run with: python3 -m unittest -v test_wordcount (in this folder).
 """
 
@@ -24,11 +28,16 @@ import unittest
 import uuid
 from unittest import mock
 
-import lambda_aggregator
-import lambda_filter
-import lambda_parser
-import lambda_reader
-import lambda_summarizer
+_HERE = os.path.dirname(os.path.abspath(__file__))
+for _folder in ["wordcount_common", "lambda_reader", "lambda_parser", "lambda_filter", "lambda_aggregator", "lambda_summarizer"]:
+    sys.path.insert(0, os.path.join(_HERE, _folder))
+
+import wordcount_common  # noqa: E402
+import lambda_aggregator  # noqa: E402
+import lambda_filter  # noqa: E402
+import lambda_parser  # noqa: E402
+import lambda_reader  # noqa: E402
+import lambda_summarizer  # noqa: E402
 
 # The workflow in order: (module, step, handler, event it listens on, event it emits).
 STEPS = [
@@ -142,10 +151,9 @@ class StepsTest(unittest.TestCase):
 class HandlerCase(unittest.TestCase):
     def setUp(self):
         self.kinesis = RecordingKinesis()
-        for module, *_ in STEPS:
-            patcher = mock.patch.object(module, "_kinesis", self.kinesis)
-            patcher.start()
-            self.addCleanup(patcher.stop)
+        patcher = mock.patch.object(wordcount_common, "_kinesis", self.kinesis)
+        patcher.start()
+        self.addCleanup(patcher.stop)
         env = mock.patch.dict(os.environ)
         env.start()
         self.addCleanup(env.stop)
@@ -269,7 +277,8 @@ class ClientTest(HandlerCase):
 
         with mock.patch.dict(sys.modules, {"boto3": types.SimpleNamespace(client=client)}):
             for module, _, handler, inbound, _ in STEPS:
-                with mock.patch.object(module, "_kinesis", None):
+                # Each function runs in its own container, with its own client.
+                with mock.patch.object(wordcount_common, "_kinesis", None):
                     for _ in range(2):
                         result, lines = self.run_handler(handler, lambda_event(ORIGINAL[inbound]))
                         self.assertEqual(result, {"batchItemFailures": []}, lines)
@@ -318,7 +327,7 @@ class MotoEndToEndTest(unittest.TestCase):
         # their own clients from the environment (the emulator's endpoint).
         env = {f"XFLOW_STREAM_{e.upper()}": name for e, name in streams.items()}
         patches = [mock.patch.dict(os.environ, env)]
-        patches += [mock.patch.object(module, "_kinesis", None) for module, *_ in STEPS]
+        patches += [mock.patch.object(wordcount_common, "_kinesis", None)]
         for p in patches:
             p.start()
             self.addCleanup(p.stop)

@@ -44,6 +44,10 @@ const (
 	// SDK: the Kinesis client, which a step needs to publish the next
 	// event. Pinned, like the CDK CLI, so every machine runs the same.
 	AWSSDKPackage = "@aws-sdk/client-kinesis@3.1143.0"
+	// EsbuildPackage bundles the Node.js handlers whose lambda says
+	// `bundle: esbuild`. Pinned, so that the same source gives the same
+	// bundle on every machine.
+	EsbuildPackage = "esbuild@0.25.9"
 )
 
 // Environment variables this package reads.
@@ -268,6 +272,33 @@ func EnsureAWSSDK(ctx context.Context, progress io.Writer) (nodeModules string, 
 		return "", fmt.Errorf("install %s: %w", AWSSDKPackage, err)
 	}
 	return filepath.Join(dir, "node_modules"), nil
+}
+
+// EnsureEsbuild returns the path of the esbuild binary of EsbuildPackage,
+// installed from npm into xflow's cache the first time.
+func EnsureEsbuild(ctx context.Context, progress io.Writer) (string, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cache, strings.ReplaceAll(EsbuildPackage, "@", "-"))
+	bin := func(d string) string { return filepath.Join(d, "node_modules", ".bin", "esbuild") }
+	verify := func(d string) error {
+		ctx, cancel := context.WithTimeout(ctx, versionTimeout)
+		defer cancel()
+		return exec.CommandContext(ctx, bin(d), "--version").Run()
+	}
+	if verify(dir) == nil {
+		return bin(dir), nil
+	}
+	fmt.Fprintf(progress, "xflow: installing %s from npm into %s, to bundle Node.js handlers\n", EsbuildPackage, dir)
+	if err := install(ctx, "", dir, EsbuildPackage, verify); err != nil {
+		return "", fmt.Errorf("install %s: %w", EsbuildPackage, err)
+	}
+	return bin(dir), nil
 }
 
 // Env returns the current environment prepared for running the CDK with

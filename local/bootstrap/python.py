@@ -167,7 +167,13 @@ def main():
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
     client = _Client(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    # As on Lambda: the function's package first, then the runtime's boto3.
+    # xflow starts Python with -S, so nothing of this machine's
+    # site-packages is on the path.
     sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    sdk = os.environ.get("XFLOW_AWS_SDK_PYTHON")
+    if sdk:
+        sys.path.insert(1, sdk)
     _setup_logging()
     try:
         handler = _load(os.environ["_HANDLER"])

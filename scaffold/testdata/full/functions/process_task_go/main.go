@@ -4,11 +4,9 @@
 // through the workflow.
 //
 // Lambda's provided.al2023 runtime runs it as an executable named
-// bootstrap; build it with
-//
-//	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap .
-//
-// (`xflow run` builds it by itself to run the workflow locally).
+// bootstrap: `xflow synth` and `xflow deploy` compile it for Lambda (linux,
+// the function's architecture), and `xflow run` for this machine; `xflow
+// build` does it alone.
 package main
 
 import (

@@ -1,26 +1,12 @@
-"""lambda_summarizer, the last step of the word count: on FileAggregated
-{"execution_id", "words_aggregated"} it prints and publishes FileSummarized
-{"execution_id", "summary"}, the summary being {"total": the number of
-distinct words, "counts": word -> count}. Ported from the original xFlow's
-examples/wordcount/lambda_summarizer.py (Python 2.7).
+"""What every step of the word count does around its own work: decode each
+Kinesis record's event, run the step, and publish the result as the next
+event of the workflow, logging with the execution id so that `xflow track`
+finds the lines. Each function installs this package through its
+requirements.txt (a path requirement), and xflow's build puts it in the
+function's package.
 """
 
 import base64, json, os, re, traceback
-
-
-def summarize_counts(event):
-    """The step: the summary, printed in the function's log."""
-    counts = event["words_aggregated"]
-    summary = {"total": len(counts), "counts": counts}
-    print(f"[lambda_summarizer] execution_id={event['execution_id']} summary: {json.dumps(summary)}")
-    return {"summary": summary}
-
-
-def summarize(event, context):  # the handler xflow.yaml names
-    return handle(event, summarize_counts, "lambda_summarizer", "FileSummarized")
-
-
-# --- the same in every function of the example: xflow packages a single-file source alone ---
 
 _kinesis = None  # one boto3 Kinesis client per Lambda container, made on first use
 
