@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -105,43 +108,71 @@ func summarized(t *testing.T, state string, c *config.Config) map[string]map[str
 	return out
 }
 
-// TestCrashRecovery SIGKILLs the runtime in the middle of 200 wordcount
-// executions, published from this process while it runs, and starts it
-// again: every execution finishes, and the tracker saw all six events of
-// each.
+// TestCrashRecovery SIGKILLs the runtime twice in the middle of 1,000
+// wordcount executions, published from this process while it runs (half
+// before the first kill, half after the restart), and starts it again
+// each time: within a second of each kill no worker of the killed runtime
+// is alive; every execution finishes, with the right summary; and the
+// tracker saw all six events of each.
 func TestCrashRecovery(t *testing.T) {
 	t.Parallel()
 	needPython(t)
-	const n = 200
+	const n = 1000
 	path, err := filepath.Abs("../examples/wordcount/xflow.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := loadConfig(t, path)
 	state := t.TempDir()
-	child := startChild(t, path, state)
-	for i := range n {
-		p := fmt.Sprintf(`{"execution_id": "crash-%03d", "message": "one two two three three three"}`, i)
-		if _, err := local.Publish(context.Background(), state, c, "FileUploaded", []byte(p)); err != nil {
-			t.Fatal(err)
+	publishRange := func(from, to int) {
+		for i := from; i < to; i++ {
+			p := fmt.Sprintf(`{"execution_id": "crash-%04d", "message": "one two two three three three"}`, i)
+			if _, err := local.Publish(context.Background(), state, c, "FileUploaded", []byte(p)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	child := startChild(t, path, state)
+	publishRange(0, n/2)
 	done := 0
-	eventually(t, 3*time.Minute, "no execution finished before the kill", func() bool {
-		done = len(summarized(t, state, c))
-		return done > 0
-	})
-	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("killed the runtime with %d of %d executions summarized", done, n)
-	if done == n {
-		t.Fatalf("all %d executions finished before the kill; the test proves nothing", n)
+	for kill := 1; kill <= 2; kill++ {
+		// Well into the run, with batches in flight at every step.
+		before := done
+		eventually(t, 3*time.Minute, fmt.Sprintf("no 50 executions finished before kill %d", kill), func() bool {
+			done = len(summarized(t, state, c))
+			return done >= before+50
+		})
+		workers := childrenOf(t, child.Process.Pid)
+		if len(workers) == 0 {
+			t.Errorf("kill %d: the runtime has no worker process to check", kill)
+		}
+		if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		published := n / 2 * kill
+		t.Logf("kill %d: SIGKILLed the runtime with %d of %d published executions summarized, and %d workers", kill, done, published, len(workers))
+		if done == published {
+			t.Fatalf("kill %d: all %d executions finished before the kill; the test proves nothing", kill, published)
+		}
+		// Workers die with their runtime (the parent-death signal).
+		for _, pid := range workers {
+			for alive(pid) {
+				if time.Since(killed) > time.Second {
+					t.Errorf("kill %d: worker %d still runs %s after its runtime was killed", kill, pid, time.Since(killed).Round(time.Millisecond))
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		child = startChild(t, path, state)
+		if kill == 1 {
+			publishRange(n/2, n)
+		}
 	}
 
-	child = startChild(t, path, state)
 	var got map[string]map[string]any
-	eventually(t, 3*time.Minute, "not every execution finished after the restart", func() bool {
+	eventually(t, 5*time.Minute, "not every execution finished after the restarts", func() bool {
 		got = summarized(t, state, c)
 		return len(got) == n
 	})
@@ -157,15 +188,17 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	missing := 0
 	eventually(t, 3*time.Minute, "the tracker did not record six events of every execution", func() bool {
-		for i := range n {
+		for missing < n {
 			events := map[string]bool{}
-			for _, e := range trackerEntriesNoFail(logs, fmt.Sprintf("crash-%03d", i)) {
+			for _, e := range trackerEntriesNoFail(logs, fmt.Sprintf("crash-%04d", missing)) {
 				events[e] = true
 			}
 			if len(events) != 6 {
 				return false
 			}
+			missing++
 		}
 		return true
 	})
@@ -176,6 +209,48 @@ func TestCrashRecovery(t *testing.T) {
 		_, running := local.Running(state)
 		return !running
 	})
+}
+
+// childrenOf are the processes whose parent is pid.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var out []int
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, ok := procStat(p); ok && ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// alive tells whether a process runs: it exists and is not a zombie.
+func alive(pid int) bool {
+	_, state, ok := procStat(pid)
+	return ok && state != "Z" && state != "X"
+}
+
+// procStat reads a process's parent and state from /proc/<pid>/stat.
+func procStat(pid int) (ppid int, state string, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, "", false
+	}
+	// pid (comm) state ppid …; comm may hold spaces and parentheses.
+	rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return 0, "", false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return ppid, f[0], err == nil
 }
 
 func mustJSON(v any) string {

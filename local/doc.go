@@ -6,8 +6,10 @@
 // the difference:
 //
 //   - each event's Kinesis stream is an append-only log on disk in the state
-//     folder (streams.go), written under a file lock so that the runtime and
-//     a `publish --local` in another process can both append, and served to
+//     folder (streams.go, segment.go), written under a file lock so that
+//     the runtime and a `publish --local` in another process can both
+//     append, framed so that a torn tail is told from damage, which is
+//     moved to a quarantine folder (damage.go, check.go), and served to
 //     handlers through the Kinesis PutRecord/PutRecords API on loopback
 //     (kinesis.go), so boto3 and the AWS SDKs reach it unchanged;
 //   - each subscription is an event source mapping (mapping.go): a poller
@@ -25,8 +27,9 @@
 //
 // The state folder (default .xflow/ beside the config) holds everything:
 //
-//	streams/<stream>/<base>.seg   records (see streams.go for the format)
-//	streams/<stream>/lock         the writers' flock
+//	streams/<stream>/<base>.rec   records (see segment.go for the format)
+//	streams/<stream>/lock         the stream's flock
+//	quarantine/<stream>/<offset>  damaged bytes, and what they were
 //	checkpoints/<stream>/<subscriber>
 //	logs/<log group path>/<escaped log stream>.jsonl
 //	failures/<function>.jsonl     Lambda's on-failure records (the SQS queue)

@@ -95,26 +95,28 @@ func partitionKeysIn(stateDir, name, from, to string) ([]string, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(stateDir, "streams", name)); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	s, err := openStream(stateDir, name)
-	if err != nil {
+	s, ok, err := openExistingStream(stateDir, name)
+	if err != nil || !ok {
 		return nil, err
 	}
 	defer s.close()
-	r := s.newReader()
+	r := s.newReadOnlyReader()
 	defer r.close()
 	var keys []string
 	for pos := start; pos <= end; {
-		rec, ok, err := r.readOne(pos)
-		if err != nil || !ok {
+		recs, err := r.read(pos, 100, 1<<62)
+		if err != nil || len(recs) == 0 {
 			return keys, err
 		}
-		if !slices.Contains(keys, rec.PartitionKey) {
-			keys = append(keys, rec.PartitionKey)
+		for _, rec := range recs {
+			if rec.Seq > end {
+				return keys, nil
+			}
+			if !slices.Contains(keys, rec.PartitionKey) {
+				keys = append(keys, rec.PartitionKey)
+			}
+			pos = rec.Next
 		}
-		pos = rec.Next
 	}
 	return keys, nil
 }
@@ -192,5 +194,6 @@ func TrackOptions(stateDir string) track.Options {
 		Limiter:          track.NewLimiter(0),
 		MissingGroupHint: track.LocalMissingGroupHint,
 		DeadLetters:      TrackDeadLetters(stateDir),
+		Damage:           TrackDamage(stateDir),
 	}
 }

@@ -444,7 +444,7 @@ func (s *Streams) Records(streamName string, from int64, max int) ([]Record, err
 	if !ok {
 		return nil, &types.ResourceNotFoundException{Message: aws.String(fmt.Sprintf("Stream %s under account %s not found.", streamName, s.account))}
 	}
-	r := st.newReader()
+	r := st.newReadOnlyReader()
 	defer r.close()
 	return r.read(from, max, 1<<62)
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -239,19 +240,33 @@ func (l *Logs) CreateLogStream(ctx context.Context, in *cloudwatchlogs.CreateLog
 }
 
 // createStream creates a stream's file with its header; created is false
-// when it existed.
+// when it existed. The file appears with its header or not at all (a
+// full disk must not leave a file without one, which readers could not
+// name): the header is written to a temporary file, which is then linked
+// to the stream's name, and linking fails if the name exists.
 func (l *Logs) createStream(dir, name string) (created bool, err error) {
 	path := streamFile(dir, name)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if _, err := os.Lstat(path); err == nil {
+		return false, nil
+	}
+	f, err := os.CreateTemp(dir, ".new-stream-*")
+	if err != nil {
+		return false, fmt.Errorf("create log stream %s: %w", name, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	hdr, _ := json.Marshal(streamHeader{LogStreamName: name, CreationTime: l.now().UnixMilli()})
+	_, err = writeAt(f, append(hdr, '\n'), 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp, path)
+	}
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("create log stream %s: %w", name, err)
-	}
-	defer f.Close()
-	hdr, _ := json.Marshal(streamHeader{LogStreamName: name, CreationTime: l.now().UnixMilli()})
-	if _, err := f.Write(append(hdr, '\n')); err != nil {
 		return false, fmt.Errorf("create log stream %s: %w", name, err)
 	}
 	return true, nil
@@ -342,13 +357,36 @@ func (l *Logs) appendLines(path string, lines []byte) error {
 			lf.mu.Unlock()
 			continue
 		}
-		_, err = lf.f.Write(lines)
+		err = lf.append(lines)
 		lf.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 		return nil
 	}
+}
+
+// append writes whole lines at the end of the file, or none of them: a
+// write cut short (a full disk) is cut off again, so that the next lines
+// do not join a partial one that readers could not parse. lf.mu held.
+func (lf *logFile) append(lines []byte) error {
+	fi, err := lf.f.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := writeAt(lf.f, lines, fi.Size()); err != nil {
+		lf.f.Truncate(fi.Size())
+		return err
+	}
+	return nil
+}
+
+// isOpen tells whether a stream file is open for appending.
+func (l *Logs) isOpen(path string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.files[path]
+	return ok
 }
 
 func (l *Logs) file(path string) (*logFile, error) {
@@ -367,7 +405,7 @@ func (l *Logs) file(path string) (*logFile, error) {
 			break
 		}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log stream file: %w", err)
 	}
@@ -385,7 +423,9 @@ func (l *Logs) write(group, stream string, ts time.Time, msgs ...string) error {
 		return err
 	}
 	path := streamFile(dir, stream)
-	if _, err := os.Stat(path); err != nil {
+	if l.isOpen(path) {
+		// Written before: it exists.
+	} else if _, err := os.Stat(path); err != nil {
 		if err := l.ensureGroup(group); err != nil {
 			return err
 		}
@@ -428,7 +468,13 @@ func readStream(path string) (streamHeader, []event, error) {
 			if err := json.Unmarshal(line, &hdr); err != nil {
 				return hdr, nil, fmt.Errorf("%s: bad header: %w", path, err)
 			}
-			continue
+			if hdr.LogStreamName != "" {
+				continue
+			}
+			// A file whose header a full disk kept from being written
+			// (by xflow before headers were written atomically): its
+			// name is the file's, and its first line an event.
+			hdr = headerless(path)
 		}
 		var e event
 		if err := json.Unmarshal(line, &e.storedEvent); err != nil {
@@ -437,7 +483,24 @@ func readStream(path string) (streamHeader, []event, error) {
 		e.stream, e.idx = hdr.LogStreamName, len(evs)
 		evs = append(evs, e)
 	}
+	if hdr.LogStreamName == "" {
+		hdr = headerless(path) // empty: its header was never written
+	}
 	return hdr, evs, nil
+}
+
+// headerless is the header of a stream file that has none: the name
+// unescaped from the file's, the file's time as its creation.
+func headerless(path string) streamHeader {
+	name := strings.TrimSuffix(filepath.Base(path), ".jsonl")
+	if un, err := url.PathUnescape(name); err == nil {
+		name = un
+	}
+	var created int64
+	if fi, err := os.Stat(path); err == nil {
+		created = fi.ModTime().UnixMilli()
+	}
+	return streamHeader{LogStreamName: name, CreationTime: created}
 }
 
 // chronological sorts events by timestamp, keeping the order they were

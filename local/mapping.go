@@ -63,6 +63,14 @@ type mapping struct {
 
 	// now is the clock of record ages; tests replace it.
 	now func() time.Time
+
+	stallLogged time.Time // see checkStall
+
+	// persistWake asks persist to write the checkpoint; nil when the
+	// mapping does not run, and checkpoint writes at once. written is the
+	// position in the file.
+	persistWake chan struct{}
+	written     int64
 }
 
 // maxBatchData bounds the data of one batch so that the invocation,
@@ -87,6 +95,7 @@ func (m *mapping) openCheckpoint(stateDir string) error {
 			return fmt.Errorf("checkpoint %s: %w", m.checkpointPath, err)
 		}
 		m.pos.Store(pos)
+		m.written = pos
 		return nil
 	case !errors.Is(err, os.ErrNotExist):
 		return err
@@ -103,12 +112,88 @@ func (m *mapping) openCheckpoint(stateDir string) error {
 	return nil
 }
 
+// checkpointInterval is the least time between two writes of a running
+// mapping's checkpoint.
+const checkpointInterval = 100 * time.Millisecond
+
+// checkpoint moves the mapping past the records before pos. While the
+// mapping runs, the file is written in the background (see persist), so
+// that the next batch need not wait for it, at most every
+// checkpointInterval: at high load many batches end in that time, and
+// only the last of them is written. A crash then delivers again the
+// batches that ended since the last write, which at least once allows;
+// Stop writes the last one.
 func (m *mapping) checkpoint(pos int64) error {
+	m.pos.Store(pos)
+	if m.persistWake == nil {
+		return m.writeCheckpoint(pos)
+	}
+	select {
+	case m.persistWake <- struct{}{}:
+	default: // a write is due already; it takes the newest position
+	}
+	return nil
+}
+
+func (m *mapping) writeCheckpoint(pos int64) error {
 	if err := writeFileAtomic(m.checkpointPath, []byte(strconv.FormatInt(pos, 10)+"\n")); err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", m.checkpointPath, err)
 	}
-	m.pos.Store(pos)
+	m.written = pos
 	return nil
+}
+
+// persist writes the checkpoint whenever it moved, until stop is closed;
+// then it writes the last position. A failed write (a full disk) is
+// logged and tried again a second later: delivery goes on meanwhile, and
+// a crash would deliver again from the last position written.
+func (m *mapping) persist(stop <-chan struct{}) {
+	failing := false
+	var last time.Time
+	for {
+		select {
+		case <-m.persistWake:
+		case <-stop:
+			if pos := m.pos.Load(); pos != m.written {
+				if err := m.writeCheckpoint(pos); err != nil {
+					m.log.Error("could not write the last checkpoint: the next start delivers again from "+strconv.FormatInt(m.written, 10), "error", err)
+				}
+			}
+			return
+		}
+		// At most one write per checkpointInterval: the write is what a
+		// loaded runtime spends most of its own time on otherwise.
+		if wait := checkpointInterval - time.Since(last); wait > 0 {
+			select {
+			case <-stop:
+			case <-time.After(wait):
+			}
+		}
+		pos := m.pos.Load()
+		if pos == m.written {
+			continue
+		}
+		last = time.Now()
+		if err := m.writeCheckpoint(pos); err != nil {
+			if !failing {
+				m.log.Error("could not write the checkpoint; trying again every second (a crash now would deliver again from "+strconv.FormatInt(m.written, 10)+")", "error", err)
+			}
+			failing = true
+			select {
+			case <-stop:
+			case <-time.After(time.Second):
+			}
+			select {
+			case m.persistWake <- struct{}{}:
+			default:
+			}
+			continue
+		}
+		if failing {
+			m.log.Info("the checkpoint is written again", "checkpoint", pos)
+			failing = false
+		}
+	}
 }
 
 // run delivers until ctx is done; the batch in flight is finished first,
@@ -116,6 +201,18 @@ func (m *mapping) checkpoint(pos int64) error {
 func (m *mapping) run(ctx context.Context) {
 	m.reader = m.stream.newReader()
 	defer m.reader.close()
+	m.written = m.pos.Load()
+	m.persistWake = make(chan struct{}, 1)
+	stop, persisted := make(chan struct{}), make(chan struct{})
+	go func() {
+		m.persist(stop)
+		close(persisted)
+	}()
+	defer func() {
+		close(stop)
+		<-persisted
+		m.persistWake = nil
+	}()
 	batchSize := max(m.settings.BatchSize, 1)
 	window := time.Duration(m.settings.BatchWindowSeconds) * time.Second
 	for ctx.Err() == nil {
@@ -129,7 +226,13 @@ func (m *mapping) run(ctx context.Context) {
 			continue
 		}
 		if len(recs) == 0 {
+			if after := m.reader.after; after > m.pos.Load() {
+				// Padding where damage was: nothing to deliver, nothing
+				// to wait for.
+				m.pos.Store(after)
+			}
 			m.busy.Store(false)
+			m.checkStall()
 			m.sleep(ctx, wake, idlePoll)
 			continue
 		}
@@ -137,11 +240,30 @@ func (m *mapping) run(ctx context.Context) {
 			recs = m.gather(ctx, recs, batchSize, window)
 		}
 		if err := m.handle(ctx, recs, 0); err != nil {
-			m.log.Error("checkpoint", "error", err)
+			m.log.Error("could not finish a batch; it is delivered again in a second", "first", recs[0].SequenceNumber(), "error", err)
 			m.sleep(ctx, nil, time.Second)
 		}
 	}
 	m.busy.Store(false)
+}
+
+// stallReport is how often a mapping whose checkpoint is past the end of
+// its stream says so.
+const stallReport = time.Minute
+
+// checkStall logs, once a minute, a checkpoint past the end of the
+// stream: the stream was cut below it while the runtime ran (Start
+// refuses such a checkpoint), so records appended until the stream
+// reaches it again would not be delivered.
+func (m *mapping) checkStall() {
+	if time.Since(m.stallLogged) < stallReport {
+		return
+	}
+	end, err := m.stream.end()
+	if pos := m.pos.Load(); err == nil && pos > end {
+		m.stallLogged = time.Now()
+		m.log.Error(fmt.Sprintf("checkpoint %s is at %d, past the end of stream %s (%d): records appended below it are not delivered; stop, then start with --repair to move it to the end", m.checkpointPath, pos, m.stream.name, end))
+	}
 }
 
 // gather waits up to the batch window for a batch to fill.
@@ -436,17 +558,32 @@ func (m *mapping) giveUp(batch []Record, condition string, fe *FunctionError, in
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("record failed batch: %w", err)
 	}
 	defer f.Close()
-	if _, err := f.Write(append(line, '\n')); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return fmt.Errorf("record failed batch: %w", err)
 	}
-	// Like a message in SQS, a dead letter must outlive a crash.
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("record failed batch: %w", err)
+	if size := fi.Size(); size > 0 {
+		// A line cut short by a crash must not swallow this one.
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, size-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err == nil {
+		// Like a message in SQS, a dead letter must outlive a crash.
+		err = f.Sync()
+	}
+	if err != nil {
+		// A full disk: leave no part of the line, which the next one
+		// would join; the batch is given up again at the next attempt.
+		f.Truncate(fi.Size())
+		return fmt.Errorf("record failed batch in %s: %w", path, err)
 	}
 	m.log.Warn("gave up on records; their metadata is in "+path, attrs...)
 	return nil

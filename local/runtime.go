@@ -49,6 +49,10 @@ type Options struct {
 	// than its runtime asks for (python3.11 for python3.12) instead of
 	// warning.
 	StrictRuntimes bool
+	// Repair repairs the checkpoints that Start finds unusable (see
+	// CheckOptions.Repair), saying so in the log, instead of refusing to
+	// start. Damaged stream bytes are repaired at every start.
+	Repair bool
 }
 
 // Runtime runs one config's workflow on this machine: its streams, the
@@ -166,6 +170,9 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 	if r.logs, err = OpenLogs(r.stateDir); err != nil {
 		return err
 	}
+	if err := r.checkState(); err != nil {
+		return err
+	}
 	sp, err := generator.Resolve(r.cfg, r.cfg.Dir, nil)
 	if err != nil {
 		return err
@@ -224,6 +231,50 @@ func (r *Runtime) lockState() error {
 	}
 	r.lock = f
 	return nil
+}
+
+// checkState reads every stream of the state folder before anything is
+// delivered: damaged bytes are moved to the quarantine folder (and each
+// is logged as an error), and a checkpoint that cannot be used as it is
+// stops the start unless Options.Repair.
+func (r *Runtime) checkState() error {
+	r.streams.setLog(r.log)
+	rep, err := checkStreams(r.stateDir, r.streams.streams, checkMode{streams: true, checkpoints: r.opts.Repair, log: r.log})
+	if err != nil {
+		return fmt.Errorf("check the state folder %s: %w", r.stateDir, err)
+	}
+	for _, s := range rep.Streams {
+		if s.Problem != "" {
+			return fmt.Errorf("stream %s of %s: %s", s.Stream, r.stateDir, s.Problem)
+		}
+		if s.Legacy > 0 {
+			r.log.Info(fmt.Sprintf("stream %s has %d segment(s) written by an earlier xflow (.seg): they are read as they are, and new records go to .rec segments", s.Stream, s.Legacy), "stream", s.Stream)
+		}
+	}
+	if bad := rep.checkpointProblems(); len(bad) > 0 {
+		return &CheckpointError{Checkpoints: bad}
+	}
+	return nil
+}
+
+// CheckpointError is a start refused for checkpoints that cannot be used
+// as they are.
+type CheckpointError struct {
+	Checkpoints []CheckpointCheck
+}
+
+func (e *CheckpointError) Error() string {
+	var b strings.Builder
+	if len(e.Checkpoints) == 1 {
+		b.WriteString("a checkpoint cannot be used as it is:")
+	} else {
+		fmt.Fprintf(&b, "%d checkpoints cannot be used as they are:", len(e.Checkpoints))
+	}
+	for _, c := range e.Checkpoints {
+		fmt.Fprintf(&b, "\n  %s: %s; the fix: %s (write %d into the file)", c.Path, c.Problem, c.FixText, c.Fix)
+	}
+	b.WriteString("\nstart with --repair to do that (xflow run --repair), or list all there is to repair with xflow run --check")
+	return b.String()
 }
 
 func functionLogGroup(fn string) string { return names.FunctionLogGroup(fn) }

@@ -1,101 +1,64 @@
 package local
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// A stream is an append-only log of records split into segment files
-// named by the stream offset of their first byte (<base>.seg, 20 digits),
-// like Kafka's. A record's sequence number is its stream offset, written
-// as 20 decimal digits: unique, increasing, sortable as a string, and
-// enough to find the record again without an index. Each record is
+// stream is one event's stream in a state folder (the format is in
+// segment.go). One value per stream and process: in-process readers are
+// woken by its appends, readers in other processes poll.
 //
-//	uint32 LE  n, the length of the body
-//	uint32 LE  CRC-32C of the body
-//	body:      int64 LE arrival time (Unix ms), uint16 LE partition key
-//	           length, partition key, data
-//
-// A writer that dies in the middle of a record leaves a torn tail: a
-// length that runs past the end of the file or a body whose checksum does
-// not match. The next writer (or a reader that finds the tail stuck) takes
-// the lock and truncates it; that record was never acknowledged, since
-// PutRecord returns only after the write and its fsync.
-const (
-	recordHeader = 8
-	bodyHeader   = 10
-	seqDigits    = 20
-	segmentExt   = ".seg"
-)
-
-// shardID is the one shard of every local stream: order is kept per
-// stream, which is at least what Kinesis keeps per partition key.
-const shardID = "shardId-000000000000"
-
-// Limits of a record, as Kinesis has them.
-const (
-	maxRecordData   = 1 << 20 // data plus partition key
-	maxPartitionKey = 256
-)
-
-// segmentBytes is the size after which a writer starts a new segment.
-// Tests make it small.
-var segmentBytes int64 = 64 << 20
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// Record is one record of a stream.
-type Record struct {
-	Seq          int64 // stream offset; SequenceNumber is its text
-	Next         int64 // offset of the record after it
-	Arrival      time.Time
-	PartitionKey string
-	Data         []byte
-}
-
-// SequenceNumber is the record's sequence number as Kinesis writes one.
-func (r Record) SequenceNumber() string { return formatSeq(r.Seq) }
-
-func formatSeq(off int64) string { return fmt.Sprintf("%0*d", seqDigits, off) }
-
-// parseSeq reads a sequence number back into a stream offset.
-func parseSeq(s string) (int64, error) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid sequence number %q", s)
-	}
-	return n, nil
-}
-
-// stream is one event's stream in a state folder. One value per stream
-// and process: in-process readers are woken by its appends, readers in
-// other processes poll.
+// Writers hold the stream's flock exclusively while they write and fsync;
+// readers hold it shared while they read, each through a file of its own
+// (flock excludes open files, not processes). So a reader sees only what
+// was written and synced, and whatever it finds that is not a record is
+// not a write in progress: it is a dead writer's torn tail, or damage.
 type stream struct {
-	name string
-	dir  string
+	name     string
+	dir      string
+	stateDir string
+	log      *slog.Logger // where damage is reported
 
 	mu       sync.Mutex // writers of this process; then the flock
 	lock     *os.File
 	active   *os.File // the last segment, for appending
-	base     int64    // its base offset
+	seg      segment  // its segment
 	size     int64    // its size known to be valid
-	segments []int64  // bases, ascending
+	segments []segment
+
+	// Appends queue here; the first in line commits every append queued
+	// so far with one write and one fsync (group commit), then hands over
+	// to the next in line.
+	qmu        sync.Mutex
+	qcond      *sync.Cond
+	queue      []*appendReq
+	committing bool
+
+	// The last listing of the folder's segments (see listSegments).
+	listMu    sync.Mutex
+	listed    []segment
+	listedMod time.Time
+	listedAt  time.Time
 
 	// changed is closed and replaced after each append of this process.
 	notifyMu sync.Mutex
 	changed  chan struct{}
+}
+
+// setLog sends what the streams find damaged to l.
+func (s *Streams) setLog(l *slog.Logger) {
+	for _, st := range s.streams {
+		st.log = l
+	}
 }
 
 // openStream opens (creating) the stream of a state folder.
@@ -108,7 +71,29 @@ func openStream(stateDir, name string) (*stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open stream %s: %w", name, err)
 	}
-	return &stream{name: name, dir: dir, lock: lock, changed: make(chan struct{})}, nil
+	return newStream(stateDir, name, dir, lock), nil
+}
+
+// openExistingStream opens a stream to read it without creating anything;
+// ok is false when the state folder has no such stream.
+func openExistingStream(stateDir, name string) (s *stream, ok bool, err error) {
+	dir := filepath.Join(stateDir, "streams", name)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	lock, err := os.Open(filepath.Join(dir, "lock"))
+	if errors.Is(err, fs.ErrNotExist) {
+		lock = nil // no writer ever ran: nothing to exclude
+	} else if err != nil {
+		return nil, false, fmt.Errorf("open stream %s: %w", name, err)
+	}
+	return newStream(stateDir, name, dir, lock), true, nil
+}
+
+func newStream(stateDir, name, dir string, lock *os.File) *stream {
+	s := &stream{name: name, dir: dir, stateDir: stateDir, lock: lock, log: slog.Default(), changed: make(chan struct{})}
+	s.qcond = sync.NewCond(&s.qmu)
+	return s
 }
 
 func (s *stream) close() error {
@@ -119,42 +104,53 @@ func (s *stream) close() error {
 		errs = append(errs, s.active.Close())
 		s.active = nil
 	}
-	errs = append(errs, s.lock.Close())
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
 	return errors.Join(errs...)
 }
 
-func (s *stream) segmentPath(base int64) string {
-	return filepath.Join(s.dir, fmt.Sprintf("%0*d%s", seqDigits, base, segmentExt))
-}
+func (s *stream) segmentPath(g segment) string { return filepath.Join(s.dir, g.name()) }
 
-// listSegments returns the bases of the stream's segments, ascending.
-func (s *stream) listSegments() ([]int64, error) {
-	ents, err := os.ReadDir(s.dir)
+// listSegments returns the stream's segments, by base. The folder is
+// read again only when its modification time changed, or changed so
+// recently that a later change in the same clock tick could hide behind
+// it: writers, readers and idle checks ask often, and segments change
+// seldom.
+func (s *stream) listSegments() ([]segment, error) {
+	fi, err := os.Stat(s.dir)
 	if err != nil {
 		return nil, err
 	}
-	var out []int64
-	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), segmentExt)
-		if !ok || len(name) != seqDigits {
-			continue
-		}
-		if n, err := strconv.ParseInt(name, 10, 64); err == nil {
-			out = append(out, n)
-		}
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	if s.listed != nil && fi.ModTime().Equal(s.listedMod) && s.listedAt.Sub(s.listedMod) > listSettle {
+		return slices.Clone(s.listed), nil
 	}
-	slices.Sort(out)
-	return out, nil
+	now := time.Now()
+	segs, err := listSegments(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	s.listed, s.listedMod, s.listedAt = segs, fi.ModTime(), now
+	return slices.Clone(segs), nil
 }
+
+// listSettle is how long after a folder's change its modification time
+// is trusted to show the next change: longer than any file system's
+// clock tick.
+const listSettle = 100 * time.Millisecond
 
 // withLock runs f holding both the process's and the file's lock.
 func (s *stream) withLock(f func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := flock(s.lock, syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lock stream %s: %w", s.name, err)
+	if s.lock != nil {
+		if err := flock(s.lock, syscall.LOCK_EX); err != nil {
+			return fmt.Errorf("lock stream %s: %w", s.name, err)
+		}
+		defer flock(s.lock, syscall.LOCK_UN)
 	}
-	defer flock(s.lock, syscall.LOCK_UN)
 	return f()
 }
 
@@ -168,28 +164,20 @@ func flock(f *os.File, how int) error {
 }
 
 // refresh brings the writer's view up to date with the files, which other
-// processes may have appended to, and truncates a torn tail. Lock held.
+// processes may have appended to, and deals with what is not a record
+// after the last one it knows: a torn tail is cut off, damage moved to
+// the quarantine folder. Lock held.
 func (s *stream) refresh() error {
 	segs, err := s.listSegments()
 	if err != nil {
 		return err
 	}
 	if len(segs) == 0 {
-		f, err := os.OpenFile(s.segmentPath(0), os.O_CREATE|os.O_RDWR, 0o644)
-		if err != nil {
-			return err
-		}
-		if err := syncDir(s.dir); err != nil {
-			f.Close()
-			return err
-		}
-		s.replaceActive(f, 0, 0)
-		s.segments = []int64{0}
-		return nil
+		return s.startSegment(segment{base: 0})
 	}
 	s.segments = segs
 	last := segs[len(segs)-1]
-	if s.active == nil || s.base != last {
+	if s.active == nil || s.seg != last {
 		f, err := os.OpenFile(s.segmentPath(last), os.O_RDWR, 0o644)
 		if err != nil {
 			return err
@@ -200,58 +188,81 @@ func (s *stream) refresh() error {
 	if err != nil {
 		return err
 	}
-	if fi.Size() == s.size {
-		return nil
-	}
-	if fi.Size() < s.size { // someone truncated a torn tail we had not seen
+	if fi.Size() < s.size { // another process repaired what we had not seen
 		s.size = 0
 	}
-	valid, err := validPrefix(s.active, s.size, fi.Size())
-	if err != nil {
-		return err
-	}
-	if valid < fi.Size() {
-		if err := s.active.Truncate(valid); err != nil {
-			return fmt.Errorf("truncate the torn tail of %s: %w", s.active.Name(), err)
-		}
-		if err := s.active.Sync(); err != nil {
+	if fi.Size() != s.size {
+		end, err := s.validate(s.active, last, s.size, fi.Size())
+		if err != nil {
 			return err
 		}
+		s.size = end
 	}
-	s.size = valid
+	if last.v1 {
+		// Legacy segments are read, never appended to.
+		end := last.base + s.size
+		if s.size == 0 {
+			if err := os.Remove(s.segmentPath(last)); err != nil {
+				return err
+			}
+			s.segments = s.segments[:len(s.segments)-1]
+		}
+		return s.startSegment(segment{base: end})
+	}
 	return nil
 }
 
-func (s *stream) replaceActive(f *os.File, base, size int64) {
+// startSegment creates a new, empty last segment. Lock held.
+func (s *stream) startSegment(g segment) error {
+	f, err := os.OpenFile(s.segmentPath(g), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		os.Remove(s.segmentPath(g))
+		return err
+	}
+	s.replaceActive(f, g, 0)
+	s.segments = append(s.segments, g)
+	return nil
+}
+
+func (s *stream) replaceActive(f *os.File, g segment, size int64) {
 	if s.active != nil {
 		s.active.Close()
 	}
-	s.active, s.base, s.size = f, base, size
+	s.active, s.seg, s.size = f, g, size
 }
 
-// validPrefix returns the offset in f after the last whole, intact record
-// at or after from, reading up to size.
-func validPrefix(f *os.File, from, size int64) (int64, error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, from, size-from), 256<<10)
-	off := from
-	var hdr [recordHeader]byte
-	var body []byte
+// validate reads the records of the last segment from file offset from
+// to size, repairing what it finds on the way (see repair), and returns
+// the offset after the last of them: the segment then holds records up
+// to its end. Lock held.
+func (s *stream) validate(f *os.File, g segment, from, size int64) (int64, error) {
+	w := &window{}
+	w.reset(f, size)
+	p := from
 	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return off, nil
+		r, err := parseAt(w, g, p)
+		if err != nil {
+			return p, err
 		}
-		n := int64(binary.LittleEndian.Uint32(hdr[0:4]))
-		if n < bodyHeader || n > maxRecordData+bodyHeader+4*maxPartitionKey || off+recordHeader+n > size {
-			return off, nil
+		switch r.v {
+		case vEnd:
+			return p, nil
+		case vRecord, vPadding:
+			p += r.n
+			continue
 		}
-		body = slices.Grow(body[:0], int(n))[:n]
-		if _, err := io.ReadFull(r, body); err != nil {
-			return off, nil
+		next, _, err := s.repair(f, w, g, p, true, nil)
+		if err != nil {
+			return p, err
 		}
-		if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(hdr[4:8]) {
-			return off, nil
+		if next >= w.size {
+			return next, nil
 		}
-		off += recordHeader + n
+		p = next
 	}
 }
 
@@ -261,75 +272,158 @@ type appendRecord struct {
 	Data         []byte
 }
 
-// append writes records durably and returns their sequence numbers
-// (stream offsets) and arrival time. It returns after the fsync, so an
-// acknowledged record survives a crash of any process.
-func (s *stream) append(recs []appendRecord) ([]int64, time.Time, error) {
-	seqs := make([]int64, len(recs))
-	var arrival time.Time
-	err := s.withLock(func() error {
-		if err := s.refresh(); err != nil {
-			return fmt.Errorf("open stream %s: %w", s.name, err)
-		}
-		arrival = time.Now()
-		ms := arrival.UnixMilli()
-		var buf []byte
-		flush := func() error {
-			if len(buf) == 0 {
-				return nil
-			}
-			if _, err := s.active.WriteAt(buf, s.size); err != nil {
-				return err
-			}
-			if err := s.active.Sync(); err != nil {
-				return err
-			}
-			s.size += int64(len(buf))
-			buf = buf[:0]
-			return nil
-		}
-		for i, r := range recs {
-			n := recordHeader + bodyHeader + len(r.PartitionKey) + len(r.Data)
-			if s.size+int64(len(buf)) > 0 && s.size+int64(len(buf)+n) > segmentBytes {
-				if err := flush(); err != nil {
-					return err
-				}
-				base := s.base + s.size
-				f, err := os.OpenFile(s.segmentPath(base), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
-				if err != nil {
-					return err
-				}
-				if err := syncDir(s.dir); err != nil {
-					f.Close()
-					return err
-				}
-				s.replaceActive(f, base, 0)
-				s.segments = append(s.segments, base)
-			}
-			seqs[i] = s.base + s.size + int64(len(buf))
-			buf = appendEncoded(buf, ms, r.PartitionKey, r.Data)
-		}
-		return flush()
-	})
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("append to stream %s: %w", s.name, err)
-	}
-	s.notify()
-	return seqs, time.UnixMilli(arrival.UnixMilli()), nil
+// appendReq is one append waiting for its group's commit.
+type appendReq struct {
+	recs    []appendRecord
+	size    int64 // encoded
+	seqs    []int64
+	arrival time.Time
+	err     error
+	done    bool
 }
 
-func appendEncoded(b []byte, ms int64, key string, data []byte) []byte {
-	n := bodyHeader + len(key) + len(data)
-	start := len(b)
-	b = binary.LittleEndian.AppendUint32(b, uint32(n))
-	b = binary.LittleEndian.AppendUint32(b, 0) // checksum, below
-	b = binary.LittleEndian.AppendUint64(b, uint64(ms))
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(key)))
-	b = append(b, key...)
-	b = append(b, data...)
-	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(b[start+recordHeader:], crcTable))
-	return b
+// append writes records durably and returns their sequence numbers
+// (stream offsets) and arrival time. It returns after the fsync, so an
+// acknowledged record survives a crash of any process; it fails with
+// nothing of its records readable, then or later.
+//
+// Concurrent appends share a commit: the first of them writes the
+// records of all those queued so far and syncs once, while the next ones
+// queue for the commit after it. Alone, an append commits at once, so
+// latency at low load is one write and one fsync, as without grouping.
+func (s *stream) append(recs []appendRecord) ([]int64, time.Time, error) {
+	req := &appendReq{recs: recs}
+	for _, r := range recs {
+		req.size += int64(headerV2 + bodyHeader + len(r.PartitionKey) + len(r.Data))
+	}
+	s.qmu.Lock()
+	s.queue = append(s.queue, req)
+	for !req.done && s.committing {
+		s.qcond.Wait()
+	}
+	if !req.done {
+		s.committing = true
+		s.qmu.Unlock()
+		s.commitQueued()
+		s.qmu.Lock()
+		s.committing = false
+		s.qcond.Broadcast()
+	}
+	s.qmu.Unlock()
+	if req.err != nil {
+		return nil, time.Time{}, fmt.Errorf("append to stream %s: %w", s.name, req.err)
+	}
+	return req.seqs, req.arrival, nil
 }
+
+// commitQueued commits the appends queued so far and marks them done.
+func (s *stream) commitQueued() {
+	var batch []*appendReq
+	take := func() {
+		s.qmu.Lock()
+		batch, s.queue = s.queue, nil
+		s.qmu.Unlock()
+	}
+	err := s.withLock(func() error {
+		// Taken under the lock, so that the appends queued while it was
+		// waited for go in this commit too.
+		take()
+		if err := s.refresh(); err != nil {
+			return fmt.Errorf("open: %w", err)
+		}
+		return s.commit(batch)
+	})
+	if batch == nil {
+		take()
+	}
+	committed := false
+	for _, r := range batch {
+		if r.seqs == nil && r.err == nil {
+			r.err = err
+		}
+		committed = committed || r.err == nil
+	}
+	s.qmu.Lock()
+	for _, r := range batch {
+		r.done = true
+	}
+	s.qmu.Unlock()
+	if committed {
+		s.notify()
+	}
+}
+
+// commit writes a batch of appends at the end of the stream and syncs
+// it; an append that does not fit in the segment starts a new one. Each
+// append gets its sequence numbers or an error; on an error the segment
+// is cut back to where the failed write started, so that no part of it
+// is ever read. Lock held.
+func (s *stream) commit(batch []*appendReq) error {
+	arrival := time.Now()
+	ms := arrival.UnixMilli()
+	var buf []byte
+	var pending []*appendReq
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		err := s.writeSynced(buf)
+		for _, r := range pending {
+			if err != nil {
+				r.err = err
+			} else {
+				r.arrival = time.UnixMilli(ms)
+			}
+		}
+		if err != nil {
+			for _, r := range pending {
+				r.seqs = nil
+			}
+		}
+		buf, pending = buf[:0], pending[:0]
+		return err
+	}
+	for _, r := range batch {
+		if s.size+int64(len(buf)) > 0 && s.size+int64(len(buf))+r.size > segmentBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := s.startSegment(segment{base: s.seg.base + s.size}); err != nil {
+				return err
+			}
+		}
+		r.seqs = make([]int64, len(r.recs))
+		for i, rec := range r.recs {
+			r.seqs[i] = s.seg.base + s.size + int64(len(buf))
+			buf = encodeRecord(buf, ms, rec.PartitionKey, rec.Data)
+		}
+		pending = append(pending, r)
+	}
+	return flush()
+}
+
+// writeSynced appends buf to the active segment and syncs it, or cuts the
+// segment back to its size before and fails.
+func (s *stream) writeSynced(buf []byte) error {
+	_, err := writeAt(s.active, buf, s.size)
+	if err == nil {
+		err = s.active.Sync()
+	}
+	if err != nil {
+		// A short write (a full disk) or a failed sync must leave nothing
+		// a reader could take for an accepted record.
+		if terr := s.active.Truncate(s.size); terr != nil {
+			return fmt.Errorf("%w; and cutting off the partial write failed: %v (the next writer will)", err, terr)
+		}
+		s.active.Sync()
+		return err
+	}
+	s.size += int64(len(buf))
+	return nil
+}
+
+// writeAt is os.File.WriteAt; tests replace it to simulate a full disk.
+var writeAt = func(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
 
 func (s *stream) notify() {
 	s.notifyMu.Lock()
@@ -356,43 +450,69 @@ func (s *stream) end() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return last + fi.Size(), nil
+	return last.base + fi.Size(), nil
 }
 
 // reader reads a stream from an offset. It is not safe for concurrent use.
 type reader struct {
-	s        *stream
-	segs     []int64
-	file     *os.File
-	fileBase int64
-
-	// tornSince is when the reader first found an incomplete record at
-	// the same offset; after a while it repairs the tail itself.
-	tornAt    int64
-	tornSince time.Time
+	s      *stream
+	lockf  *os.File // its own open file of the lock, for the shared flock
+	repair bool     // deal with damage it finds (the runtime's readers)
+	segs   []segment
+	file   *os.File
+	seg    segment
+	w      window
+	// after is where the last read ended: after its last record, or
+	// after the padding it stepped over when it found no record.
+	after int64
 }
 
-// tornPatience is how long a reader waits for an incomplete record to be
-// completed before it concludes its writer died and truncates it.
-var tornPatience = time.Second
+// newReader returns a reader that repairs what it finds that is not a
+// record (under the writers' lock), as the runtime's mappings do.
+func (s *stream) newReader() *reader { return &reader{s: s, repair: true} }
 
-func (s *stream) newReader() *reader { return &reader{s: s, tornAt: -1} }
+// newReadOnlyReader returns a reader that changes nothing: past damage it
+// reads on from the next record, and a torn tail is the end.
+func (s *stream) newReadOnlyReader() *reader { return &reader{s: s} }
 
 func (r *reader) close() {
 	if r.file != nil {
 		r.file.Close()
 		r.file = nil
 	}
+	if r.lockf != nil {
+		r.lockf.Close()
+		r.lockf = nil
+	}
 }
 
-// segmentFor returns the base of the segment holding offset pos.
-func (r *reader) segmentFor(pos int64) (int64, bool) {
-	i, found := slices.BinarySearch(r.segs, pos)
+// rlock takes the stream's flock shared: writers finish their write and
+// its fsync first.
+func (r *reader) rlock() (unlock func(), err error) {
+	if r.lockf == nil {
+		f, err := os.Open(filepath.Join(r.s.dir, "lock"))
+		if errors.Is(err, fs.ErrNotExist) {
+			return func() {}, nil // no writer ever ran
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.lockf = f
+	}
+	if err := flock(r.lockf, syscall.LOCK_SH); err != nil {
+		return nil, fmt.Errorf("lock stream %s: %w", r.s.name, err)
+	}
+	return func() { flock(r.lockf, syscall.LOCK_UN) }, nil
+}
+
+// segmentFor returns the segment holding offset pos.
+func (r *reader) segmentFor(pos int64) (segment, bool) {
+	i, found := slices.BinarySearchFunc(r.segs, pos, func(g segment, p int64) int { return compareInt(g.base, p) })
 	if found {
 		return r.segs[i], true
 	}
 	if i == 0 {
-		return 0, false
+		return segment{}, false
 	}
 	return r.segs[i-1], true
 }
@@ -401,14 +521,46 @@ func (r *reader) segmentFor(pos int64) (int64, bool) {
 // total of their data and keys passes maxBytes (but returning at least
 // one record).
 func (r *reader) read(pos int64, max int, maxBytes int) ([]Record, error) {
+	unlock, err := r.rlock()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { unlock() }()
 	var out []Record
 	total := 0
 	for len(out) < max {
-		rec, ok, err := r.readOne(pos)
+		rec, next, status, err := r.readOne(pos)
 		if err != nil {
 			return out, err
 		}
-		if !ok {
+		if status == readDamage {
+			if !r.repair {
+				pos = next // skip it; the runtime repairs it
+				continue
+			}
+			// Repairs take the writers' lock, which waits for readers.
+			unlock()
+			err := r.s.withLock(func() (err error) {
+				next, err = r.s.repairAt(pos)
+				return err
+			})
+			if u, lerr := r.rlock(); lerr == nil {
+				unlock = u
+			} else {
+				unlock = func() {}
+				err = errors.Join(err, lerr)
+			}
+			if err != nil {
+				return out, err
+			}
+			r.file = closeFile(r.file) // it may have been cut
+			pos = next
+			continue
+		}
+		if status != readRecord {
+			if next > pos {
+				pos = next // past padding
+			}
 			break
 		}
 		total += len(rec.Data) + len(rec.PartitionKey)
@@ -418,105 +570,100 @@ func (r *reader) read(pos int64, max int, maxBytes int) ([]Record, error) {
 		out = append(out, rec)
 		pos = rec.Next
 	}
+	r.after = pos
 	return out, nil
 }
 
-// readOne reads the record at pos; ok is false when there is none yet.
-func (r *reader) readOne(pos int64) (Record, bool, error) {
-	for attempt := 0; ; attempt++ {
-		base, ok := r.segmentFor(pos)
-		if ok && (r.file == nil || r.fileBase != base) {
-			r.close()
-			f, err := os.Open(r.s.segmentPath(base))
-			if err != nil {
-				return Record{}, false, err
+func closeFile(f *os.File) *os.File {
+	if f != nil {
+		f.Close()
+	}
+	return nil
+}
+
+const (
+	readRecord = iota
+	readNone   // nothing there yet (or a torn tail, for a read-only reader)
+	readDamage // not a record: next is where the next one starts, for a read-only reader
+)
+
+// readOne reads the record at pos, skipping padding. Shared lock held.
+func (r *reader) readOne(pos int64) (rec Record, next int64, status int, err error) {
+	for attempt := 0; ; {
+		g, ok := r.segmentFor(pos)
+		if ok {
+			if r.file == nil || r.seg != g {
+				r.file = closeFile(r.file)
+				f, err := os.Open(r.s.segmentPath(g))
+				if errors.Is(err, fs.ErrNotExist) {
+					r.segs = nil // listed before it was replaced
+					ok = false
+				} else if err != nil {
+					return Record{}, 0, 0, err
+				} else {
+					r.file, r.seg = f, g
+				}
 			}
-			r.file, r.fileBase = f, base
 		}
 		if ok {
-			rec, status, err := readAt(r.file, base, pos)
+			fi, err := r.file.Stat()
 			if err != nil {
-				return Record{}, false, err
+				return Record{}, 0, 0, err
 			}
-			switch status {
-			case recOK:
-				r.tornAt = -1
-				return rec, true, nil
-			case recTorn:
-				if r.tornAt != pos {
-					r.tornAt, r.tornSince = pos, time.Now()
-				} else if time.Since(r.tornSince) > tornPatience {
-					// A writer holds the lock while it writes, so a tail
-					// still torn under the lock is a dead writer's.
-					if err := r.s.withLock(r.s.refresh); err != nil {
-						return Record{}, false, err
-					}
-					r.tornAt = -1
+			if r.w.f != r.file || r.w.size != fi.Size() {
+				r.w.reset(r.file, fi.Size())
+			}
+			p, err := parseAt(&r.w, g, pos-g.base)
+			if err != nil {
+				return Record{}, 0, 0, err
+			}
+			switch p.v {
+			case vRecord:
+				return Record{
+					Seq:          pos,
+					Next:         pos + p.n,
+					Arrival:      time.UnixMilli(p.ms),
+					PartitionKey: string(p.key),
+					Data:         slices.Clone(p.dat),
+				}, pos + p.n, readRecord, nil
+			case vPadding:
+				pos += p.n
+				continue
+			case vPartial, vBad:
+				// Under the shared lock no writer is writing: this is a
+				// dead writer's torn tail, or damage.
+				if r.repair {
+					return Record{}, pos, readDamage, nil
 				}
-				return Record{}, false, nil
+				e, err := examine(&r.w, g, pos-g.base)
+				if err != nil {
+					return Record{}, 0, 0, err
+				}
+				if e.tail && r.isLast(g) {
+					return Record{}, pos, readNone, nil
+				}
+				return Record{}, g.base + e.end, readDamage, nil
 			}
-			// recEOF: maybe the next segment starts here.
+			// vEnd: maybe the next segment starts here, or after a gap
+			// left by a cut tail.
+			if i := slices.Index(r.segs, g); i >= 0 && i+1 < len(r.segs) {
+				pos = max(pos, r.segs[i+1].base)
+				continue
+			}
 		}
 		if attempt > 0 {
-			return Record{}, false, nil
+			return Record{}, pos, readNone, nil
 		}
+		attempt++
 		segs, err := r.s.listSegments()
 		if err != nil {
-			return Record{}, false, err
-		}
-		if len(segs) == len(r.segs) {
-			return Record{}, false, nil
+			return Record{}, 0, 0, err
 		}
 		r.segs = segs
 	}
 }
 
-const (
-	recOK = iota
-	recEOF
-	recTorn
-)
-
-func readAt(f *os.File, base, pos int64) (Record, int, error) {
-	var hdr [recordHeader + bodyHeader]byte
-	n, err := f.ReadAt(hdr[:], pos-base)
-	if n == 0 && err == io.EOF {
-		return Record{}, recEOF, nil
-	}
-	if n < len(hdr) {
-		if err == io.EOF {
-			return Record{}, recTorn, nil
-		}
-		return Record{}, 0, err
-	}
-	size := int64(binary.LittleEndian.Uint32(hdr[0:4]))
-	if size < bodyHeader || size > maxRecordData+bodyHeader+4*maxPartitionKey {
-		return Record{}, recTorn, nil
-	}
-	body := make([]byte, size)
-	n, err = f.ReadAt(body, pos-base+recordHeader)
-	if int64(n) < size {
-		if err == io.EOF {
-			return Record{}, recTorn, nil
-		}
-		return Record{}, 0, err
-	}
-	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(hdr[4:8]) {
-		return Record{}, recTorn, nil
-	}
-	ms := int64(binary.LittleEndian.Uint64(body[0:8]))
-	klen := int(binary.LittleEndian.Uint16(body[8:10]))
-	if bodyHeader+klen > len(body) {
-		return Record{}, recTorn, nil
-	}
-	return Record{
-		Seq:          pos,
-		Next:         pos + recordHeader + size,
-		Arrival:      time.UnixMilli(ms),
-		PartitionKey: string(body[bodyHeader : bodyHeader+klen]),
-		Data:         body[bodyHeader+klen:],
-	}, recOK, nil
-}
+func (r *reader) isLast(g segment) bool { return len(r.segs) > 0 && r.segs[len(r.segs)-1] == g }
 
 // syncDir makes a file's creation or rename in dir durable.
 func syncDir(dir string) error {
@@ -537,7 +684,7 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	_, err = writeAt(f, data, 0)
 	if err == nil {
 		err = f.Sync()
 	}

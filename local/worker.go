@@ -169,9 +169,8 @@ func (f *function) startWorker() (*worker, error) {
 	)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = pw, pw
-	// Its own process group, so that a timeout kills whatever the handler
-	// started too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, killed with the runtime (see workerProcAttr).
+	cmd.SysProcAttr = workerProcAttr()
 	w := &worker{fn: f, api: api, cmd: cmd, stream: stream, started: time.Now(), exited: make(chan struct{})}
 	w.out = newOutput(f.logs, f.logGroup, stream, pr)
 	w.out.mark("INIT_START Runtime Version: " + f.launch.label)

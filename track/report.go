@@ -95,6 +95,26 @@ type Report struct {
 	// mode: its on-failure files); a producer of the next expected event
 	// that gave up is also Failed, with the dead letter among its lines.
 	DeadLetters []DeadLetter `json:"dead_letters,omitempty"`
+	// Damage are the stretches of the workflow's streams that held a
+	// record of this execution and could not be read, when the report's
+	// source knows them (local mode: its quarantine folder). Damage on the
+	// stream of the next expected event, or of the event before it, makes
+	// the execution failed: the event will not come.
+	Damage []Damage `json:"damage,omitempty"`
+}
+
+// Damage is a stretch of a stream that could not be read back, in which
+// the execution's id could be read: a record of the execution was lost.
+type Damage struct {
+	Stream string `json:"stream"`
+	Event  string `json:"event,omitempty"` // the stream's event, when of this workflow
+	// SequenceNumber is where the stretch started; Length its bytes.
+	SequenceNumber string `json:"sequence_number"`
+	Length         int64  `json:"length"`
+	Kind           string `json:"kind"` // "corrupt" or "torn" (a partial last record)
+	Time           Time   `json:"time"` // when it was found
+	// Where is where its bytes are kept.
+	Where string `json:"where"`
 }
 
 // DeadLetter is a batch a function gave up on after its retries, or

@@ -2,6 +2,7 @@ package track
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -66,8 +67,21 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.writeNext(b)
 	}
 	r.writeDeadLetters(b)
+	r.writeDamage(b)
 	r.writeUnparsed(b)
 	return b.Flush()
+}
+
+// writeDamage lists the records of the execution lost to damaged bytes.
+func (r *Report) writeDamage(b *bufio.Writer) {
+	for _, d := range r.Damage {
+		what := "could not be read back (its bytes fail their checksums)"
+		if d.Kind == "torn" {
+			what = "was cut short at the end of the stream"
+		}
+		fmt.Fprintf(b, "  damaged: the %s record at sequence number %s (%d bytes) %s; found %s; the bytes are in %s\n",
+			cmp.Or(d.Event, d.Stream), d.SequenceNumber, d.Length, what, d.Time.Format(timeFormat), d.Where)
+	}
 }
 
 // writeDeadLetters lists the batches functions gave up on that the

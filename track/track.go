@@ -93,6 +93,9 @@ type Options struct {
 	// on-failure files; on AWS they are in each function's failure
 	// destination, which track does not read).
 	DeadLetters func(ctx context.Context, executionID string) ([]DeadLetter, error)
+	// Damage, when set, returns the damage found in the streams that held
+	// a record of an execution (local mode's quarantine folder).
+	Damage func(ctx context.Context, executionID string) ([]Damage, error)
 }
 
 // DefaultMissingGroupHint: on AWS the tracking log group is created with
@@ -175,6 +178,13 @@ func Track(ctx context.Context, api LogsAPI, c *config.Config, workflowID, execu
 		rep.Hint = cmp.Or(opts.MissingGroupHint, DefaultMissingGroupHint)
 	}
 	rep.CheckedAt = Time{now.UTC()}
+	if opts.Damage != nil {
+		ds, err := opts.Damage(ctx, executionID)
+		if err != nil {
+			return nil, fmt.Errorf("read the damage of %s: %w", executionID, err)
+		}
+		rep.addDamage(ds)
+	}
 	rep.findProducers(c, scheme, opts.Skew)
 
 	var wg sync.WaitGroup
@@ -242,6 +252,27 @@ func (r *Report) addDeadLetters(dls []DeadLetter) {
 			})
 			slices.SortStableFunc(p.Lines, func(a, b Line) int { return a.Time.Compare(b.Time.Time) })
 		}
+	}
+}
+
+// addDamage keeps the damage of the workflow's streams, naming their
+// events. An execution whose every tracked record was lost to damage is
+// no longer "not found": it started, and its damage says where it ended.
+func (r *Report) addDamage(ds []Damage) {
+	events := map[string]string{} // stream → event
+	for _, e := range r.Events {
+		events[e.Stream] = e.Name
+	}
+	for _, d := range ds {
+		ev, ok := events[d.Stream]
+		if !ok {
+			continue
+		}
+		d.Event = ev
+		r.Damage = append(r.Damage, d)
+	}
+	if len(r.Damage) > 0 && r.Status == StatusNotFound {
+		r.Status = StatusInProgress
 	}
 }
 
@@ -344,6 +375,16 @@ func (r *Report) settle() {
 	}
 	if r.FurthestEvent == nil && len(r.DeadLetters) > 0 {
 		r.Status = StatusFailed // nothing tracked, and a record of it given up on
+	}
+	// Damage to the next expected event's record, or to the record its
+	// producers were to read, means it will not come.
+	if next := r.NextExpectedEvent; next != nil {
+		from := r.producersStream()
+		for _, d := range r.Damage {
+			if d.Event == *next || from != "" && d.Stream == from {
+				r.Status = StatusFailed
+			}
+		}
 	}
 }
 

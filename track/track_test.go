@@ -568,6 +568,67 @@ func TestDeadLetters(t *testing.T) {
 	}
 }
 
+// TestDamage: a record lost to damage on disk shows in the report; on
+// the stream the producers of the next expected event read, or of that
+// event itself, it makes the execution failed (even one none of whose
+// events was tracked, which is then not "not found"); elsewhere it leaves
+// the status alone.
+func TestDamage(t *testing.T) {
+	const group = "/xFlow/track/p-compute_word_count"
+	dmg := func(stream string) Damage {
+		return Damage{Stream: stream, SequenceNumber: "00000000000000000400", Length: 80, Kind: "corrupt", Time: Time{at(3)}, Where: "/s/quarantine/" + stream + "/00000000000000000400.bin"}
+	}
+	for _, tc := range []struct {
+		name     string
+		tracked  []string // events tracked, in flow order
+		damage   []Damage
+		status   Status
+		wantText string
+	}{
+		{"the first event, never tracked", nil, []Damage{dmg("p-FileUploaded")}, StatusFailed,
+			"damaged: the FileUploaded record at sequence number 00000000000000000400 (80 bytes) could not be read back"},
+		{"the producers' input", []string{"FileUploaded", "FileDownloaded"}, []Damage{dmg("p-FileDownloaded")}, StatusFailed,
+			"damaged: the FileDownloaded record"},
+		{"the next expected event's record", []string{"FileUploaded"}, []Damage{{Stream: "p-FileDownloaded", SequenceNumber: "9", Length: 30, Kind: "torn", Time: Time{at(3)}, Where: "q"}}, StatusFailed,
+			"damaged: the FileDownloaded record at sequence number 9 (30 bytes) was cut short at the end of the stream"},
+		{"an event consumed long ago", []string{"FileUploaded", "FileDownloaded"}, []Damage{dmg("p-FileUploaded")}, StatusInProgress,
+			"damaged: the FileUploaded record"},
+		{"another workflow's stream", []string{"FileUploaded"}, []Damage{dmg("p-Elsewhere")}, StatusInProgress, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeLogs()
+			for i, e := range tc.tracked {
+				f.entry(group, "ex1", at(i), e, strconv.Itoa(i))
+			}
+			if len(tc.tracked) == 0 {
+				f.entry(group, "another", at(0), "FileUploaded", "0") // the group exists
+			}
+			var in instant
+			rep, err := Track(context.Background(), f, wordcount(t, "p-"), "compute_word_count", "ex1", Options{
+				Now: func() time.Time { return now }, Limiter: in.limiter(),
+				Damage: func(context.Context, string) ([]Damage, error) { return tc.damage, nil },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Status != tc.status {
+				t.Errorf("status %s, want %s", rep.Status, tc.status)
+			}
+			var text strings.Builder
+			rep.WriteText(&text)
+			if tc.wantText == "" {
+				if len(rep.Damage) != 0 || strings.Contains(text.String(), "damaged") {
+					t.Errorf("damage of another workflow shows:\n%s", text.String())
+				}
+				return
+			}
+			if !strings.Contains(text.String(), tc.wantText) {
+				t.Errorf("text lacks %q:\n%s", tc.wantText, text.String())
+			}
+		})
+	}
+}
+
 // TestOmittedPayload: an event tracked without its payload (too large for
 // a log event with its entry) counts as received, and the report says the
 // payload was not kept.

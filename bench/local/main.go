@@ -23,8 +23,11 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,12 +37,15 @@ import (
 	"github.com/xflowhq/xflow/local"
 )
 
+var cpuProfile string
+
 var flow = []string{"FileUploaded", "FileDownloaded", "FileParsed", "FileFiltered", "FileAggregated", "FileSummarized"}
 
 func main() {
 	path := flag.String("config", "examples/wordcount/xflow.yaml", "the wordcount `config`")
 	n := flag.Int("n", 500, "executions published at once for the throughput run")
 	samples := flag.Int("samples", 30, "executions run one at a time for the latency run")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of xflow during the throughput run to `file`")
 	flag.Parse()
 	if err := run(*path, *n, *samples); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -48,6 +54,7 @@ func main() {
 }
 
 func run(path string, n, samples int) error {
+	loadStart := loadAverage()
 	c, err := config.Load(path)
 	if err != nil {
 		return err
@@ -90,28 +97,59 @@ func run(path string, n, samples int) error {
 		total = append(total, arrivals[len(flow)-1].Sub(arrivals[0]))
 	}
 
-	// Throughput: n executions at once.
-	start := time.Now()
-	for i := range n {
-		p := fmt.Sprintf(`{"execution_id": "tp-%d", "message": "the quick brown fox jumps over the lazy dog %d times"}`, i, i)
-		if _, err := rt.Publish(ctx, "FileUploaded", []byte(p)); err != nil {
+	// Throughput: n executions published at once, by n clients.
+	loadBefore := loadAverage()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
 			return err
 		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	cpuBefore, workersBefore := cpuTime(os.Getpid()), workersCPU()
+	start := time.Now()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			p := fmt.Sprintf(`{"execution_id": "tp-%d", "message": "the quick brown fox jumps over the lazy dog %d times"}`, i, i)
+			if _, err := rt.Publish(ctx, "FileUploaded", []byte(p)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
 	}
 	published := time.Since(start)
 	if err := waitSummarized(ctx, rt, "tp-", n, 10*time.Minute); err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
+	if cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	cpuXflow, cpuWorkers := cpuTime(os.Getpid())-cpuBefore, workersCPU()-workersBefore
+	invocations, err := countInvocations(ctx, rt)
+	if err != nil {
+		return err
+	}
 
 	host, _ := os.Hostname()
-	load, _ := os.ReadFile("/proc/loadavg")
 	py, _ := exec.Command("python3", "--version").Output()
-	fmt.Printf("## Local mode on wordcount, %s\n\n", time.Now().UTC().Format("2006-01-02"))
-	fmt.Printf("Machine: %s, %d cores (%s), %s, %s %s/%s; state folder on %s; load average at the end %s.\n\n", cpuModel(), runtime.NumCPU(), host,
-		strings.TrimSpace(string(py)), runtime.Version(), runtime.GOOS, runtime.GOARCH, os.TempDir(), strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Printf("## Local mode on wordcount, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Printf("Machine: %s, %d cores (%s), %s, %s %s/%s; state folder on %s; load average (1, 5, 15 min) at the start %s, before the throughput run %s, at the end %s.\n\n", cpuModel(), runtime.NumCPU(), host,
+		strings.TrimSpace(string(py)), runtime.Version(), runtime.GOOS, runtime.GOARCH, os.TempDir(), loadStart, loadBefore, loadAverage())
 	fmt.Printf("Throughput: %d executions published at once (%.0f ms to publish them), all %d events of each delivered, tracked and summarized in %.2f s: **%.0f executions/s** (%.0f events/s).\n\n",
 		n, ms(published), len(flow), elapsed.Seconds(), float64(n)/elapsed.Seconds(), float64(n*len(flow))/elapsed.Seconds())
+	fmt.Printf("CPU during the throughput run: xflow %.1f s, the handlers' workers %.1f s (%.1f ms per execution in all, %.1f ms of it the handlers'), in %d invocations of the handlers since the start (%d records each on average).\n\n",
+		cpuXflow.Seconds(), cpuWorkers.Seconds(), ms((cpuXflow+cpuWorkers)/time.Duration(n)), ms(cpuWorkers/time.Duration(n)),
+		invocations, ((n+samples+1)*(len(flow)-1)+invocations/2)/max(invocations, 1))
 	fmt.Printf("Latency, %d executions one at a time, warm workers (Kinesis arrival to arrival, ms):\n\n", samples)
 	fmt.Println("| hop | p50 | p90 | max |")
 	fmt.Println("|---|---:|---:|---:|")
@@ -151,7 +189,9 @@ func waitSummarized(ctx context.Context, rt *local.Runtime, prefix string, n int
 		if len(seen) >= n {
 			return nil
 		}
-		time.Sleep(2 * time.Millisecond)
+		// Not too often: this process is the runtime's too, and its
+		// reads would count as the runtime's work.
+		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("%d of %d executions %s* summarized after %s", len(seen), n, prefix, limit)
 }
@@ -159,7 +199,7 @@ func waitSummarized(ctx context.Context, rt *local.Runtime, prefix string, n int
 // arrivals are the Kinesis arrival times of an execution's events, from
 // the tracker's log. The tracker may lag the summary by a moment.
 func arrivals(ctx context.Context, rt *local.Runtime, id string) ([]time.Time, error) {
-	for range 500 {
+	for range 2000 {
 		out, err := rt.Logs().GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{
 			LogGroupName: aws.String("/xFlow/track/compute_word_count"), LogStreamName: aws.String(id), StartFromHead: aws.Bool(true),
 		})
@@ -190,6 +230,71 @@ func pct(ds []time.Duration, p int) float64 {
 	slices.Sort(s)
 	i := (len(s) - 1) * p / 100
 	return ms(s[i])
+}
+
+// countInvocations counts the REPORT lines of the handlers' logs.
+func countInvocations(ctx context.Context, rt *local.Runtime) (int, error) {
+	n := 0
+	for _, fn := range []string{"lambda_reader", "lambda_parser", "lambda_filter", "lambda_aggregator", "lambda_summarizer"} {
+		var token *string
+		for {
+			out, err := rt.Logs().FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{
+				LogGroupName: aws.String("/aws/lambda/" + fn), FilterPattern: aws.String(`"REPORT RequestId"`), NextToken: token,
+			})
+			if err != nil {
+				return 0, err
+			}
+			n += len(out.Events)
+			if token = out.NextToken; token == nil {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+// cpuTime is the CPU time (user and system) a process used so far.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // clock ticks: USER_HZ is 100 on Linux
+}
+
+// workersCPU is the CPU time of this process's children: the workers.
+func workersCPU() time.Duration {
+	var total time.Duration
+	dirs, _ := os.ReadDir("/proc")
+	me := strconv.Itoa(os.Getpid())
+	for _, d := range dirs {
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[1] == me {
+			pid, _ := strconv.Atoi(d.Name())
+			total += cpuTime(pid)
+		}
+	}
+	return total
+}
+
+// loadAverage is the machine's load average over 1, 5 and 15 minutes:
+// the machine is shared, and the figures mean little without it.
+func loadAverage() string {
+	load, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(load))[:3], " ")
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -27,7 +27,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/internal/exampletest"
+	"github.com/xflowhq/xflow/internal/pipeline"
+	"github.com/xflowhq/xflow/local"
 )
 
 // needTool skips a test when a tool it needs is missing, visibly, and
@@ -411,6 +414,7 @@ func TestPageEndToEnd(t *testing.T) {
 	const token = "page-test-t0ken"
 	wordcount := exampletest.Copy(t, "")
 	orders := copyFiles(t, "testdata/page/orders")
+	damageRecord(t, filepath.Join(orders, "xflow.yaml"), "OrderPlaced", `{"execution_id": "order-damaged", "items": ["cup"]}`)
 	wcURL, _ := startPageServer(t, filepath.Join(wordcount, "xflow.yaml"), token)
 	ordersURL, _ := startPageServer(t, filepath.Join(orders, "xflow.yaml"), "")
 
@@ -557,6 +561,18 @@ func TestPageEndToEnd(t *testing.T) {
 	}
 	b.shot("07-execution-failed.png")
 
+	// An execution whose first record was damaged on disk before the
+	// runtime started: the page says so, and where the bytes went.
+	b.do("open the damaged execution", 20*time.Second, chromedp.Navigate(ordersURL+"/#/workflows/orders/executions/order-damaged"),
+		chromedp.WaitVisible(chromedp.CSS("#damage")))
+	if got := b.text("#damage"); !strings.Contains(got, "the OrderPlaced record at") || !strings.Contains(got, "quarantine") {
+		t.Errorf("the damage panel says %q", got)
+	}
+	if got := b.text("#execution .badge"); got != "Stuck at OrderPlaced: a record damaged on disk" {
+		t.Errorf("the damaged execution's status = %q", got)
+	}
+	b.shot("07b-execution-damaged.png")
+
 	// At a phone's width the same pages stay readable.
 	b.do("a phone's width", 10*time.Second, chromedp.EmulateViewport(390, 844))
 	b.shot("08-phone-execution-failed.png")
@@ -593,5 +609,29 @@ func TestLoopback(t *testing.T) {
 		if got := loopback(url); got != want {
 			t.Errorf("loopback(%q) = %v, want %v", url, got, want)
 		}
+	}
+}
+
+// damageRecord publishes an event into the default state folder of a
+// config, as publish --local does, and flips a byte of its data on disk,
+// as a failing disk might.
+func damageRecord(t *testing.T, cfgPath, event, payload string) {
+	t.Helper()
+	c, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := pipeline.LayoutOf(c).State()
+	if _, err := local.Publish(context.Background(), state, c, event, []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(state, "streams", event, "00000000000000000000.rec")
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-3] ^= 0x01 // in the data of the record, the last
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/local"
@@ -27,6 +28,7 @@ func newRunCmd(s streams) *cobra.Command {
 	var (
 		path, state, event string
 		wait, strict       bool
+		check, repair      bool
 		timeout            time.Duration
 	)
 	cmd := &cobra.Command{
@@ -43,9 +45,19 @@ flight finish and their checkpoints are written.
 With --publish EVENT JSON (JSON "-" or left out: read from stdin), the event is
 published once the runtime runs; with --wait too, xflow runs that execution
 until it finishes or is stuck, prints its track report, stops, and exits 0 only
-if it finished.`,
+if it finished.
+
+At start, every stream of the state folder is read: bytes that are not a
+record (a partial record a crash left at the end, or damage) are moved to
+quarantine/ in the state folder, with an error naming the stream, the sequence
+number and the executions they held, and every other record is kept. A
+checkpoint past the end of its stream, inside a record, or unreadable stops the
+start with the fix; --repair applies the fix and says so. --check reports what
+is damaged and what repair would do, changing nothing, and exits 1 when there is
+anything to repair.`,
 		Example: `  xflow run -c xflow.yaml
-  xflow run -c xflow.yaml --publish FileUploaded '{"execution_id": "ex1", "message": "Test with ccc"}' --wait`,
+  xflow run -c xflow.yaml --publish FileUploaded '{"execution_id": "ex1", "message": "Test with ccc"}' --wait
+  xflow run -c xflow.yaml --check`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout <= 0 {
@@ -54,9 +66,18 @@ if it finished.`,
 			if event == "" && (len(args) > 0 || wait) {
 				return usageError{fmt.Errorf("JSON and --wait go with --publish EVENT")}
 			}
+			if check && (repair || event != "") {
+				return usageError{fmt.Errorf("--check only reports, changing nothing and running nothing: give it without --repair and --publish")}
+			}
 			c, err := loadConfig(s, path)
 			if err != nil {
 				return err
+			}
+			if state == "" {
+				state = pipeline.LayoutOf(c).State()
+			}
+			if check {
+				return checkState(s, c, state)
 			}
 			var payload []byte
 			var workflows []string
@@ -89,15 +110,13 @@ if it finished.`,
 				return err
 			}
 			lock := res.Lock
-			if state == "" {
-				state = pipeline.LayoutOf(c).State()
-			}
 			rt := local.New(c, local.Options{
 				StateDir:  state,
 				Log:       slog.New(slog.NewTextHandler(s.err, nil)),
 				Progress:  s.err,
 				Artifacts: res.Artifacts,
 				Builder:   res.Builder,
+				Repair:    repair,
 			})
 			if err := rt.Start(ctx); err != nil {
 				return err
@@ -138,7 +157,26 @@ if it finished.`,
 	cmd.Flags().BoolVar(&wait, "wait", false, "with --publish: wait until the execution finishes or is stuck, print its report and stop")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "with --wait: give up after this `duration`")
 	strictRuntimesFlag(cmd, &strict, "")
+	cmd.Flags().BoolVar(&check, "check", false, "report what is damaged in the state folder and what --repair would do, changing nothing, then exit (1 when there is anything to repair)")
+	cmd.Flags().BoolVar(&repair, "repair", false, "at start, move checkpoints that cannot be used as they are (past the end of their stream, inside a record, unreadable), saying so, instead of refusing to start")
 	return cmd
+}
+
+// checkState is run --check: the report of the state folder on stdout,
+// and an error when anything needs repair.
+func checkState(s streams, c *config.Config, state string) error {
+	rep, err := local.Check(state, c, local.CheckOptions{})
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteText(s.out); err != nil {
+		return err
+	}
+	if n := rep.Problems(); n > 0 {
+		return fmt.Errorf("%d thing%s to repair in %s (above): xflow run --repair repairs them at start (damaged stream bytes are also repaired by any start)", n, plural(n), state)
+	}
+	fmt.Fprintf(s.err, "xflow: nothing to repair in %s\n", state)
+	return nil
 }
 
 // waitExecution waits until the runtime has done all it can, then prints

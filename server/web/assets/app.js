@@ -237,7 +237,8 @@
         return s.next_expected_event ? 'In progress, waiting for ' + s.next_expected_event : 'In progress';
       case 'failed': {
         const fns = s.failing_functions || (s.producers || []).filter((p) => p.failed).map((p) => p.lambda);
-        return 'Stuck at ' + (s.next_expected_event || '?') + (fns.length ? ': ' + fns.join(', ') + ' failing' : '');
+        const damaged = (s.damage || []).length ? ': a record damaged on disk' : '';
+        return 'Stuck at ' + (s.next_expected_event || '?') + (fns.length ? ': ' + fns.join(', ') + ' failing' : damaged);
       }
       case 'not_found':
         return 'Not tracked yet';
@@ -258,8 +259,10 @@
     const states = new Map();
     let next = null;
     let failing = new Set();
+    const damaged = new Set();
     if (report) {
       for (const e of report.events) states.set(e.event, e);
+      for (const d of report.damage || []) damaged.add(d.event);
       next = report.next_expected_event;
       for (const p of report.producers || []) if (p.failed) failing.add(p.lambda);
     }
@@ -295,7 +298,8 @@
                 step.subscribers.map((s) => h('li', { class: before && failing.has(s) ? 'failing' : null },
                   s, before && failing.has(s) ? ' (failing)' : null)))
               : h('div', { class: 'step-subs' }, i === workflow.flow.length - 1 ? 'end of the flow' : 'no subscriber'),
-            state));
+            state,
+            damaged.has(step.event) ? h('div', { class: 'step-state step-damaged' }, '✗ a record damaged on disk') : null));
       }));
   }
 
@@ -730,6 +734,17 @@
           h('span', { class: 'mono' }, d.start_sequence_number + '–' + d.end_sequence_number), ' (' + d.condition + ')',
           d.error ? [': ', h('code', null, d.error.split('\n')[0])] : null,
           '; the record is in ', h('code', null, d.where))))));
+    }
+    if ((rep.damage || []).length) {
+      out.push(h('section', { class: 'panel problem', id: 'damage', 'aria-labelledby': 'damage-title' },
+        h('h2', { id: 'damage-title' }, 'Records damaged on disk'),
+        h('p', { class: 'hint' }, 'Bytes of the state folder that held this execution\'s id and were no longer a record: ' +
+          'the runtime moved them to its quarantine folder and delivered every other record.'),
+        h('ul', null, rep.damage.map((d) => h('li', null,
+          timeEl(d.time), ' the ', h('strong', null, d.event || d.stream), ' record at ',
+          h('span', { class: 'mono' }, d.sequence_number),
+          ' (' + d.length + ' bytes, ' + (d.kind === 'torn' ? 'cut short at the end of the stream' : 'failing its checksums') + ')',
+          '; the bytes are in ', h('code', null, d.where))))));
     }
     if ((rep.unexpected_events || []).length) {
       out.push(h('section', { class: 'panel notice' },
