@@ -258,3 +258,15 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// The config's account and region are bootstrapped as they are, without
+// asking AWS: no credentials or endpoint are needed.
+func TestEnvironmentFromConfig(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1") // nothing answers there
+	c := &config.Config{File: "xflow.yaml"}
+	c.AWS.Account, c.AWS.Region = "123456789012", "eu-west-1"
+	account, region, err := Environment(context.Background(), c)
+	if err != nil || account != "123456789012" || region != "eu-west-1" {
+		t.Errorf("Environment = %q, %q, %v; want the config's", account, region, err)
+	}
+}

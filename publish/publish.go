@@ -126,7 +126,7 @@ func (p *Publisher) Send(ctx context.Context, rec *Record) (Result, error) {
 		var nf *types.ResourceNotFoundException
 		if errors.As(err, &nf) {
 			return Result{}, &Error{Kind: ErrStreamNotFound, Err: err, Msg: fmt.Sprintf(
-				"stream %s of event %s does not exist: deploy the workflow first (xflow synth, then cdk deploy), and check the region and general.name_prefix",
+				"stream %s of event %s does not exist: deploy the workflow first (xflow deploy), and check the region and general.name_prefix",
 				rec.Stream, rec.Event)}
 		}
 		return Result{}, fmt.Errorf("put %s on stream %s: %w", rec.Event, rec.Stream, err)

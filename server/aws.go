@@ -119,7 +119,7 @@ func (e *MissingStreamsError) Error() string {
 	for _, m := range e.Missing {
 		fmt.Fprintf(&b, "  %s (event %s)\n", m.Stream, m.Event)
 	}
-	fmt.Fprintf(&b, "deploy the workflow first: xflow deploy -c %s (or cdk deploy on the app of xflow synth), "+
+	fmt.Fprintf(&b, "deploy the workflow first: xflow deploy -c %s, "+
 		"or start the server with --deploy; if it is deployed, check the region and general.name_prefix", file)
 	return b.String()
 }

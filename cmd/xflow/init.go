@@ -27,7 +27,7 @@ xflow.yaml with a two-event workflow that validates and synthesizes as it is,
 one handler per --runtime, cdk.json, .gitignore and a README. With --ci github
 it also writes .github/workflows/xflow.yml, which validates, synthesizes and
 lints every pull request and shows its cdk diff, and deploys every push to
-main with cdk deploy through an OIDC role. Existing files are never
+main with cdk deploy (the workflow installs the CDK CLI) through an OIDC role. Existing files are never
 overwritten without --force.
 
 In a folder that already has an xflow.yaml, --ci github adds only the
@@ -80,7 +80,7 @@ workflow, building the config's Go handlers before the synth.`,
 			if dir != "." {
 				cd = "cd " + dir + " && "
 			}
-			fmt.Fprintf(s.out, "next: %sxflow validate && xflow synth, then cdk deploy --app cdk.out --all (see README.md)\n", cd)
+			fmt.Fprintf(s.out, "next: %sxflow validate && xflow synth, then xflow bootstrap (once per account and region) and xflow deploy (see README.md)\n", cd)
 			return nil
 		},
 	}

@@ -70,7 +70,8 @@ func newRootCmd(s streams) *cobra.Command {
 		Short: "Compile a YAML workflow of Lambda functions and Kinesis streams into CDK, deploy it, track it",
 		Long: `xflow compiles one YAML file describing Lambda functions, the events each one
 listens to and the workflows to track into a CDK Go app. "xflow synth" writes
-the CloudFormation; "cdk deploy" deploys it; "xflow track" tells where one
+the CloudFormation; "xflow deploy" deploys it with the CDK CLI that xflow
+installs ("xflow bootstrap" once per account and region first); "xflow track" tells where one
 execution of a workflow stands and why it stopped.`,
 		Version:       version,
 		SilenceUsage:  true,
@@ -82,7 +83,10 @@ execution of a workflow stands and why it stopped.`,
 		newBuildCmd(s),
 		newGenerateCmd(s),
 		newSynthCmd(s),
+		newBootstrapCmd(s),
 		newDeployCmd(s),
+		newDiffCmd(s),
+		newDestroyCmd(s),
 		newPublishCmd(s),
 		newTrackCmd(s),
 		newInitCmd(s),

@@ -37,7 +37,7 @@ func newGenerateCmd(s streams) *cobra.Command {
 			if err := res.Lock.Save(); err != nil {
 				return err
 			}
-			fmt.Fprintf(s.out, "wrote the CDK app to %s (%d files, %d packages); deploy it with: cd %s && cdk deploy\n", res.AppDir, len(res.Files), len(res.Artifacts), res.AppDir)
+			fmt.Fprintf(s.out, "wrote the CDK app to %s (%d files, %d packages); deploy the workflow with: xflow deploy -c %s\n", res.AppDir, len(res.Files), len(res.Artifacts), path)
 			return nil
 		},
 	}
@@ -60,8 +60,8 @@ func newSynthCmd(s streams) *cobra.Command {
 		Use:   "synth",
 		Short: "Generate the CDK app and synthesize its CloudFormation into cdk.out",
 		Long: `Generate the CDK Go app of a workflow configuration, build it and run it to
-write the cloud assembly (CloudFormation templates and assets) into cdk.out,
-ready for "cdk deploy --app cdk.out". When the CDK CLI runs xflow as its app
+write the cloud assembly (CloudFormation templates and assets) into cdk.out.
+"xflow deploy" synthesizes the same way and deploys. When the CDK CLI runs xflow as its app
 (CDK_OUTDIR is set), the assembly goes where the CLI asks.
 
 When the config, every local source of every lambda (by content), xflow

@@ -4,8 +4,9 @@
 // Command xflowapp is the CDK app of an xflow workflow configuration.
 // It builds the streams, functions, subscriptions, trackers and log groups
 // described by xflow.spec.json, which xflow generates from the YAML. Deploy it
-// with `cdk deploy`; regenerate it with `xflow synth`. To extend it with
-// plain CDK, copy this folder and add constructs to the returned stacks.
+// with `xflow deploy` (or `cdk deploy` in this folder, with a CDK CLI of your
+// own); regenerate it with `xflow synth`. To extend it with plain CDK, copy
+// this folder and add constructs to the returned stacks.
 package main
 
 import (
