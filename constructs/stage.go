@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/xflowhq/xflow/constructs/trackerbuild"
 )
 
 // stageFile puts a copy of a single-file source alone in a folder and
@@ -35,7 +37,7 @@ func stageFile(path string) (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("stage source: %w", err)
 	}
-	root, err := cacheDir()
+	root, err := trackerbuild.CacheDir()
 	if err != nil {
 		return "", fmt.Errorf("stage source: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/xflowhq/xflow/constructs/spec"
+	"github.com/xflowhq/xflow/constructs/trackerbuild"
 	"github.com/xflowhq/xflow/names"
 )
 
@@ -29,7 +30,7 @@ const (
 
 // TrackerBinary is the file the tracker asset folder must hold: the
 // provided.al2023 runtime starts the executable named bootstrap.
-const TrackerBinary = "bootstrap"
+const TrackerBinary = trackerbuild.Binary
 
 // WorkflowTrackerProps configure a WorkflowTracker.
 type WorkflowTrackerProps struct {

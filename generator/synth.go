@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xflowhq/xflow/constructs/trackerbuild"
 	"github.com/xflowhq/xflow/internal/nodejs"
 )
 
@@ -129,7 +130,7 @@ func Synth(ctx context.Context, opts SynthOptions) (*Assembly, error) {
 	if err != nil {
 		return nil, err
 	}
-	bin, err := buildApp(ctx, opts.AppDir, progress)
+	bin, err := buildAppAndTracker(ctx, opts.AppDir, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +209,66 @@ func absOr(p string) string {
 	return p
 }
 
+// The two builds of a synth; tests replace them.
+var (
+	buildAppBinary = buildApp
+	buildTracker   = trackerbuild.Build
+)
+
+// buildAppAndTracker compiles the app and, at the same time, the tracker
+// Lambda that the app would otherwise build itself when it runs, from the
+// sources packaged in the app, into the cache that the app's own
+// constructs.BuildTracker call then hits. On a fresh machine both are long
+// cold builds (the CDK's Go bindings; the AWS SDK for linux/arm64), and one
+// after the other they leave cores idle while each links or compiles one
+// large package. An app without packaged sources builds the tracker
+// itself, as it does when the CDK CLI runs it. The first failure stops the
+// other build.
+func buildAppAndTracker(ctx context.Context, appDir string, progress io.Writer) (string, error) {
+	progress = &syncWriter{w: progress}
+	module := filepath.Join(appDir, ModuleDir)
+	if _, err := os.Stat(filepath.Join(module, "tracker", "lambda")); err != nil {
+		return buildAppBinary(ctx, appDir, progress)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		once  sync.Once
+		first error
+	)
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel() })
+	}
+	trackerDone := make(chan struct{})
+	go func() {
+		defer close(trackerDone)
+		if _, err := buildTracker(ctx, module, progress); err != nil {
+			fail(err)
+		}
+	}()
+	bin, err := buildAppBinary(ctx, appDir, progress)
+	if err != nil {
+		fail(err)
+	}
+	<-trackerDone
+	if first != nil {
+		return "", first
+	}
+	return bin, nil
+}
+
+// syncWriter serializes the progress lines of builds that run at once.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 // buildApp compiles the app unless a binary built from the same Go
 // sources and toolchain is cached. Only the spec changes when the config
 // does, and it is read at run time, so a config change costs no build.
@@ -228,9 +289,9 @@ func buildApp(ctx context.Context, appDir string, progress io.Writer) (string, e
 		return "", fmt.Errorf("create app cache: %w", err)
 	}
 	tmp := fmt.Sprintf("%s.tmp-%d", bin, os.Getpid())
-	fmt.Fprintln(progress, "xflow: building the CDK app (the first build of the CDK Go bindings takes about a minute; later builds are cached)")
+	fmt.Fprintln(progress, "xflow: building the CDK app (the first build of the CDK Go bindings takes minutes; later builds are cached)")
 	start := time.Now()
-	stop := ticker(progress, start)
+	stop := ticker(progress, "the CDK app", start)
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, ".")
 	cmd.Dir = appDir
 	var out bytes.Buffer
@@ -248,23 +309,33 @@ func buildApp(ctx context.Context, appDir string, progress io.Writer) (string, e
 	return bin, nil
 }
 
-// ticker prints a line every 15 s while a long step runs.
-func ticker(w io.Writer, start time.Time) (stop func()) {
+// tickEvery is how often a long build says it is still under way; tests
+// shorten it.
+var tickEvery = 15 * time.Second
+
+// ticker writes "xflow: still building WHAT (elapsed)" every tickEvery
+// until stopped.
+func ticker(w io.Writer, what string, start time.Time) (stop func()) {
 	done := make(chan struct{})
+	stopped := make(chan struct{})
 	var once sync.Once
 	go func() {
-		t := time.NewTicker(15 * time.Second)
+		defer close(stopped)
+		t := time.NewTicker(tickEvery)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "xflow: still building (%s)\n", time.Since(start).Round(time.Second))
+				fmt.Fprintf(w, "xflow: still building %s (%s)\n", what, time.Since(start).Round(time.Second))
 			}
 		}
 	}()
-	return func() { once.Do(func() { close(done) }) }
+	return func() {
+		once.Do(func() { close(done) })
+		<-stopped // no tick after the build's last line
+	}
 }
 
 // appKey hashes what the app binary depends on: its Go sources, go.mod,

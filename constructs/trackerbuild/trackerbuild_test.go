@@ -1,7 +1,8 @@
-package constructs
+package trackerbuild
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // standInModule writes a module shaped like xflow's tracker (a main
@@ -25,14 +27,14 @@ func standInModule(t *testing.T) string {
 	return dir
 }
 
-// countGo counts the go commands BuildTracker runs.
+// countGo counts the go commands Build runs.
 func countGo(t *testing.T) *atomic.Int32 {
 	t.Helper()
 	var n atomic.Int32
 	orig := goCommand
-	goCommand = func(name string, args ...string) *exec.Cmd {
+	goCommand = func(ctx context.Context, name string, args ...string) *exec.Cmd {
 		n.Add(1)
-		return orig(name, args...)
+		return orig(ctx, name, args...)
 	}
 	t.Cleanup(func() { goCommand = orig })
 	return &n
@@ -68,7 +70,7 @@ func checkBinary(t *testing.T, path string) []byte {
 	return b
 }
 
-func TestBuildTracker(t *testing.T) {
+func TestBuild(t *testing.T) {
 	// GIVEN a module and an empty cache
 	mod := standInModule(t)
 	t.Setenv(envCacheDir, t.TempDir())
@@ -76,13 +78,13 @@ func TestBuildTracker(t *testing.T) {
 	var progress bytes.Buffer
 
 	// WHEN the tracker is built
-	dir, err := BuildTracker(mod, &progress)
+	dir, err := Build(context.Background(), mod, &progress)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// THEN the asset folder holds bootstrap alone, built by go version and
 	// go build
-	first := checkBinary(t, filepath.Join(dir, TrackerBinary))
+	first := checkBinary(t, filepath.Join(dir, Binary))
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("asset folder holds %d entries, want bootstrap alone", len(entries))
 	}
@@ -97,7 +99,7 @@ func TestBuildTracker(t *testing.T) {
 		runs.Store(0)
 		// A test file is not part of the binary.
 		writeFile(t, filepath.Join(mod, "names", "names_test.go"), "package names\n")
-		again, err := BuildTracker(mod, nil)
+		again, err := Build(context.Background(), mod, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,14 +117,14 @@ func TestBuildTracker(t *testing.T) {
 		if err := os.CopyFS(copied, os.DirFS(mod)); err != nil {
 			t.Fatal(err)
 		}
-		other, err := BuildTracker(copied, nil)
+		other, err := Build(context.Background(), copied, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if other == dir {
 			t.Fatal("XFLOW_CACHE_DIR was not honoured")
 		}
-		if !bytes.Equal(checkBinary(t, filepath.Join(other, TrackerBinary)), first) {
+		if !bytes.Equal(checkBinary(t, filepath.Join(other, Binary)), first) {
 			t.Error("two builds of the same sources differ")
 		}
 	})
@@ -133,7 +135,7 @@ func TestBuildTracker(t *testing.T) {
 			path := filepath.Join(mod, f)
 			b, _ := os.ReadFile(path)
 			writeFile(t, path, string(b)+"\n// changed\n")
-			changed, err := BuildTracker(mod, nil)
+			changed, err := Build(context.Background(), mod, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +146,7 @@ func TestBuildTracker(t *testing.T) {
 	})
 }
 
-func TestBuildTrackerConcurrent(t *testing.T) {
+func TestBuildConcurrent(t *testing.T) {
 	// GIVEN one module and one empty cache shared by four synths
 	mod := standInModule(t)
 	cache := t.TempDir()
@@ -157,7 +159,7 @@ func TestBuildTrackerConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dirs[i], errs[i] = BuildTracker(mod, nil)
+			dirs[i], errs[i] = Build(context.Background(), mod, nil)
 		}()
 	}
 	wg.Wait()
@@ -167,7 +169,7 @@ func TestBuildTrackerConcurrent(t *testing.T) {
 			t.Errorf("build %d: %s, %v; want %s", i, dirs[i], errs[i], dirs[0])
 		}
 	}
-	checkBinary(t, filepath.Join(dirs[0], TrackerBinary))
+	checkBinary(t, filepath.Join(dirs[0], Binary))
 	entries, _ := os.ReadDir(filepath.Join(cache, "tracker"))
 	if len(entries) != 1 {
 		var names []string
@@ -178,17 +180,17 @@ func TestBuildTrackerConcurrent(t *testing.T) {
 	}
 }
 
-func TestBuildTrackerErrors(t *testing.T) {
+func TestBuildErrors(t *testing.T) {
 	t.Setenv(envCacheDir, t.TempDir())
 
-	_, err := BuildTracker(t.TempDir(), nil)
+	_, err := Build(context.Background(), t.TempDir(), nil)
 	if err == nil || !strings.Contains(err.Error(), "has no ./tracker/lambda package") {
 		t.Errorf("module without tracker: err = %v", err)
 	}
 
 	mod := standInModule(t)
 	writeFile(t, filepath.Join(mod, "tracker", "lambda", "main.go"), "package main\n\nfunc main() { undefined() }\n")
-	_, err = BuildTracker(mod, nil)
+	_, err = Build(context.Background(), mod, nil)
 	if err == nil || !strings.Contains(err.Error(), "undefined") {
 		t.Errorf("tracker that does not compile: err = %v, want the compiler's message", err)
 	}
@@ -198,20 +200,74 @@ func TestBuildTrackerErrors(t *testing.T) {
 	}
 }
 
-// TestBuildTrackerXflow builds the real tracker Lambda of this module, as
+// TestBuildXflow builds the real tracker Lambda of this module, as
 // the generated app does.
-func TestBuildTrackerXflow(t *testing.T) {
+func TestBuildXflow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the tracker and its AWS SDK dependencies for linux/arm64")
 	}
-	mod, err := filepath.Abs("..")
+	mod, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(envCacheDir, t.TempDir())
-	dir, err := BuildTracker(mod, nil)
+	dir, err := Build(context.Background(), mod, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkBinary(t, filepath.Join(dir, TrackerBinary))
+	checkBinary(t, filepath.Join(dir, Binary))
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A build says every tickEvery that it is still under way: a cold build
+// of the real tracker compiles the AWS SDK for arm64, minutes on a loaded
+// machine.
+func TestBuildTicks(t *testing.T) {
+	mod := standInModule(t)
+	t.Setenv(envCacheDir, t.TempDir())
+	origTick, origGo := tickEvery, goCommand
+	tickEvery = 20 * time.Millisecond
+	// go build, 300 ms late.
+	goCommand = func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		if args[0] != "build" {
+			return origGo(ctx, name, args...)
+		}
+		return exec.CommandContext(ctx, "sh", append([]string{"-c", `sleep 0.3 && exec "$@"`, "sh", name}, args...)...)
+	}
+	t.Cleanup(func() { tickEvery, goCommand = origTick, origGo })
+	var progress lockedBuffer
+	if _, err := Build(context.Background(), mod, &progress); err != nil {
+		t.Fatal(err)
+	}
+	out := progress.String()
+	tick := strings.Index(out, "xflow: still building the tracker Lambda (")
+	if tick < 0 || tick > strings.Index(out, "xflow: built the tracker Lambda in") {
+		t.Errorf("no tick while the tracker built:\n%s", out)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
