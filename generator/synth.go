@@ -227,7 +227,7 @@ var (
 func buildAppAndTracker(ctx context.Context, appDir string, progress io.Writer) (string, error) {
 	progress = &syncWriter{w: progress}
 	module := filepath.Join(appDir, ModuleDir)
-	if _, err := os.Stat(filepath.Join(module, "tracker", "lambda")); err != nil {
+	if !trackerbuild.HasSources(module) {
 		return buildAppBinary(ctx, appDir, progress)
 	}
 	ctx, cancel := context.WithCancel(ctx)

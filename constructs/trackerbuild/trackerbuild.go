@@ -84,7 +84,7 @@ func Build(ctx context.Context, moduleDir string, progress io.Writer) (assetDir 
 	if err != nil {
 		return "", fmt.Errorf("build tracker: %w", err)
 	}
-	if fi, err := os.Stat(filepath.Join(moduleDir, filepath.FromSlash(trackerPackage))); err != nil || !fi.IsDir() {
+	if !HasSources(moduleDir) {
 		return "", fmt.Errorf("build tracker: %s has no %s package (is it the xflow module?)", moduleDir, trackerPackage)
 	}
 	goBin, err := exec.LookPath("go")
@@ -148,6 +148,13 @@ func Build(ctx context.Context, moduleDir string, progress io.Writer) (assetDir 
 	}
 	fmt.Fprintf(progress, "xflow: built the tracker Lambda in %s\n", time.Since(start).Round(100*time.Millisecond))
 	return dir, nil
+}
+
+// HasSources says whether moduleDir holds the tracker's main package, as
+// the xflow module and the sources packaged in a generated app do.
+func HasSources(moduleDir string) bool {
+	fi, err := os.Stat(filepath.Join(moduleDir, filepath.FromSlash(trackerPackage)))
+	return err == nil && fi.IsDir()
 }
 
 // tick writes "xflow: still building WHAT (elapsed)" every tickEvery until
