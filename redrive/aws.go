@@ -107,8 +107,16 @@ func (a *AWS) Redrive(ctx context.Context, opts Options) (*Report, error) {
 	return Run(ctx, src, a.config, opts)
 }
 
-// ErrUnknownLambda is a lambda that is not in the config.
+// ErrUnknownLambda is a lambda that is not in the config:
+// errors.Is(err, ErrUnknownLambda) tells a *LambdaError.
 var ErrUnknownLambda = errors.New("unknown lambda")
+
+// LambdaError refuses a lambda that is not in the config; its message
+// names the ones it has.
+type LambdaError struct{ Msg string }
+
+func (e *LambdaError) Error() string { return e.Msg }
+func (e *LambdaError) Unwrap() error { return ErrUnknownLambda }
 
 // CheckLambda refuses a lambda that is not in c, naming the ones it has.
 func CheckLambda(c *config.Config, lambda string) error {
@@ -123,7 +131,7 @@ func CheckLambda(c *config.Config, lambda string) error {
 	if hint := didyoumean.Hint(lambda, all, "its lambdas are"); hint != "" {
 		msg += " (" + hint + ")"
 	}
-	return fmt.Errorf("%w: %s", ErrUnknownLambda, msg)
+	return &LambdaError{Msg: msg}
 }
 
 func cmpOr(a, b string) string {

@@ -261,7 +261,7 @@ func Run(ctx context.Context, src Source, c *config.Config, opts Options) (*Repo
 			b.Outcome = OutcomeWouldRedrive
 		case blocked[shard] != "":
 			b.Outcome = OutcomeNotAttempted
-			b.NewError = "the batch " + blocked[shard] + " of the same shard failed again: batches of a shard are redriven in order"
+			b.NewError = "the batch " + blocked[shard] + " of the same shard failed again, and batches of a shard are redriven in order (--execution redrives one execution's batches alone)"
 		case ctx.Err() != nil:
 			b.Outcome = OutcomeNotAttempted
 			b.NewError = "stopped: " + ctx.Err().Error()
