@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -93,8 +94,22 @@ type AWS struct {
 func NewAWS(cfg aws.Config, c *config.Config) *AWS {
 	return &AWS{
 		config: c, region: cfg.Region,
-		lambda: lambda.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg),
+		lambda: lambda.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg, pathStyle(cfg)),
 		kinesis: kinesis.NewFromConfig(cfg), logs: cloudwatchlogs.NewFromConfig(cfg), now: time.Now,
+	}
+}
+
+// pathStyle addresses buckets in the URL's path when an endpoint other
+// than AWS's is configured (AWS_ENDPOINT_URL, as for an emulator): the
+// bucket's own host name (bucket.localhost) resolves nowhere there. AWS's
+// own endpoints keep virtual-hosted addressing.
+func pathStyle(cfg aws.Config) func(*s3.Options) {
+	custom := cfg.BaseEndpoint != nil || os.Getenv("AWS_ENDPOINT_URL_S3") != ""
+	return func(o *s3.Options) {
+		o.UsePathStyle = o.UsePathStyle || custom
+		// Lambda's failure objects carry no checksum to validate; the
+		// SDK would say so on stderr for each.
+		o.DisableLogOutputChecksumValidationSkipped = true
 	}
 }
 
@@ -508,7 +523,8 @@ func (s *awsSource) lostExecutions(ctx context.Context, f *Failure, found []Reco
 	if from.IsZero() || to.IsZero() {
 		return nil
 	}
-	var ids []string
+	type seen struct{ seq, id string }
+	var saw []seen
 	for _, w := range s.a.config.Workflows {
 		if !slices.Contains(w.Flow, event) {
 			continue
@@ -533,13 +549,21 @@ func (s *awsSource) lostExecutions(ctx context.Context, f *Failure, found []Reco
 					CompareSequenceNumbers(ent.SequenceNumber, f.EndSequenceNumber) > 0 {
 					continue
 				}
-				if id := aws.ToString(e.LogStreamName); id != "" && !slices.Contains(ids, id) {
-					ids = append(ids, id)
+				if id := aws.ToString(e.LogStreamName); id != "" {
+					saw = append(saw, seen{ent.SequenceNumber, id})
 				}
 			}
 			if token = out.NextToken; aws.ToString(token) == "" {
 				break
 			}
+		}
+	}
+	// In the order of their records, each once.
+	slices.SortStableFunc(saw, func(a, b seen) int { return CompareSequenceNumbers(a.seq, b.seq) })
+	var ids []string
+	for _, f := range saw {
+		if !slices.Contains(ids, f.id) {
+			ids = append(ids, f.id)
 		}
 	}
 	return ids
