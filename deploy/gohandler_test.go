@@ -82,9 +82,9 @@ func TestDeployGoHandlerOnMoto(t *testing.T) {
 		Resources map[string]struct {
 			Type       string `json:"Type"`
 			Properties struct {
-				FunctionName string `json:"FunctionName"`
+				FunctionName any `json:"FunctionName"` // a string, or an intrinsic elsewhere
 				Code         struct {
-					S3Key string `json:"S3Key"`
+					S3Key any `json:"S3Key"`
 				} `json:"Code"`
 			} `json:"Properties"`
 			Metadata map[string]any `json:"Metadata"`
@@ -102,7 +102,7 @@ func TestDeployGoHandlerOnMoto(t *testing.T) {
 	for _, r := range tpl.Resources {
 		if r.Type == "AWS::Lambda::Function" && r.Properties.FunctionName == fnName {
 			asset, _ = r.Metadata["aws:asset:path"].(string)
-			key = r.Properties.Code.S3Key
+			key, _ = r.Properties.Code.S3Key.(string)
 		}
 	}
 	if asset == "" || key == "" {

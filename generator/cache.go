@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/xflowhq/xflow/constructs/spec"
 )
@@ -30,9 +28,8 @@ import (
 //   - the config file;
 //   - every generated file of the app (main.go, go.mod, the spec, the
 //     packaged constructs and tracker sources);
-//   - every package a function deploys: a built one by the hash of its
-//     content, which the spec holds; any other local path by content (a
-//     file, each file of a folder with its relative path and mode, a .zip);
+//   - every package a function deploys, by the hash of its content, which
+//     the spec holds (the build step computes it);
 //   - the CDK context, whether the CDK's validation runs, and the Go
 //     toolchain that builds the tracker Lambda (its path, size and
 //     modification time, and the variables that change what it builds).
@@ -98,99 +95,15 @@ func synthKey(in *SynthInputs, appDir string, context []byte, validate bool) (st
 	if err := json.Unmarshal(in.Files[spec.File], &s); err != nil {
 		return "", fmt.Errorf("synth cache: read the generated spec: %w", err)
 	}
-	type source struct{ name, kind, path string }
-	var sources []source
 	for _, f := range s.Functions {
-		if f.Code.SHA256 != "" {
-			// A built package: its hash is in the spec, hashed above.
-			continue
-		}
 		switch f.Code.Kind {
 		case spec.CodeFile, spec.CodeDir, spec.CodeZip:
-			path := f.Code.Path
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(appDir, filepath.FromSlash(path))
+			if f.Code.SHA256 == "" {
+				return "", fmt.Errorf("synth cache: the package of %s has no hash: the app was not generated from built packages", f.Name)
 			}
-			sources = append(sources, source{f.Name, f.Code.Kind, path})
 		}
-	}
-	// Reading a thousand small files is mostly waiting for the file
-	// system: hash them concurrently, each into a digest of its own, and
-	// combine the digests in the spec's order.
-	digests := make([][]byte, len(sources))
-	errs := make([]error, len(sources))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(8, len(sources)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				d := sha256.New()
-				errs[i] = hashTree(d, sources[i].path)
-				digests[i] = d.Sum(nil)
-			}
-		}()
-	}
-	for i := range sources {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	for i, src := range sources {
-		if errs[i] != nil {
-			return "", fmt.Errorf("synth cache: source of %s: %w", src.name, errs[i])
-		}
-		fmt.Fprintf(h, "source\x00%s\x00%s\x00", src.name, src.kind)
-		h.Write(digests[i])
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// hashTree streams a file, or every file under a folder in lexical order,
-// into h with its relative path, mode and size. A symbolic link is hashed
-// as its target's content (the CDK packages what it points to).
-func hashTree(h hash.Hash, root string) error {
-	fi, err := os.Stat(root)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return hashFile(h, root, ".", fi)
-	}
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		fi, err := os.Stat(p) // follows a symbolic link
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if fi.IsDir() { // a link to a folder
-			fmt.Fprintf(h, "dir\x00%s\x00", filepath.ToSlash(rel))
-			return hashTree(h, p)
-		}
-		return hashFile(h, p, rel, fi)
-	})
-}
-
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
-
-func hashFile(h hash.Hash, path, rel string, fi os.FileInfo) error {
-	fmt.Fprintf(h, "file\x00%s\x00%o\x00%d\x00", filepath.ToSlash(rel), fi.Mode().Perm(), fi.Size())
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	buf := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(buf)
-	_, err = io.CopyBuffer(struct{ io.Writer }{h}, struct{ io.Reader }{f}, *buf)
-	return err
 }
 
 // executableID identifies the running xflow binary: its Go build id, which

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,6 +137,14 @@ def handle(event, context):
             "XFLOW_STREAM_OUT", "XFLOW_EMITS", "GREETING", "XFLOW_TEST_LEAK", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_EXECUTION_ENV"]
     print("ENV " + json.dumps({k: os.environ.get(k) for k in keys}))
     print("FILES " + json.dumps(sorted(os.listdir(os.environ["LAMBDA_TASK_ROOT"]))))
+    imports = {}
+    for name in ["boto3", "moto", "cfnlint"]:
+        try:
+            __import__(name)
+            imports[name] = True
+        except ImportError:
+            imports[name] = False
+    print("IMPORTS " + json.dumps(imports))
 `
 	t.Setenv("XFLOW_TEST_LEAK", "from the caller")
 	t.Setenv("AWS_REGION", "eu-west-1") // the region, as on AWS when the config names none
@@ -145,6 +154,7 @@ def handle(event, context):
 	waitIdle(t, rt, 3*time.Minute)
 	var env map[string]*string
 	var files []string
+	var imports map[string]bool
 	for _, l := range groupLines(t, rt.Logs(), "/aws/lambda/step", "") {
 		if s, ok := strings.CutPrefix(l, "ENV "); ok {
 			json.Unmarshal([]byte(s), &env)
@@ -152,6 +162,15 @@ def handle(event, context):
 		if s, ok := strings.CutPrefix(l, "FILES "); ok {
 			json.Unmarshal([]byte(s), &files)
 		}
+		if s, ok := strings.CutPrefix(l, "IMPORTS "); ok {
+			json.Unmarshal([]byte(s), &imports)
+		}
+	}
+	// As on Lambda: boto3, which the runtime provides, and nothing of this
+	// machine's site-packages (moto and cfn-lint are installed there for
+	// the tests).
+	if want := map[string]bool{"boto3": true, "moto": false, "cfnlint": false}; !maps.Equal(imports, want) {
+		t.Errorf("the handler imports %v, want %v", imports, want)
 	}
 	want := map[string]string{
 		"AWS_LAMBDA_FUNCTION_NAME": "step", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

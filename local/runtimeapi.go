@@ -21,8 +21,46 @@ import (
 const runtimeAPIPrefix = "/2018-06-01/runtime"
 
 // maxResponse is the largest response Lambda accepts from a synchronous
-// invocation.
-const maxResponse = 6 << 20
+// invocation: 6 MiB and 100 bytes, as the Runtime Interface Emulator has
+// it (interop.MaxPayloadSize).
+const maxResponse = 6<<20 + 100
+
+// The Runtime API's headers.
+const (
+	headerRequestID   = "Lambda-Runtime-Aws-Request-Id"
+	headerDeadline    = "Lambda-Runtime-Deadline-Ms"
+	headerFunctionARN = "Lambda-Runtime-Invoked-Function-Arn"
+	headerTraceID     = "Lambda-Runtime-Trace-Id"
+	headerErrorType   = "Lambda-Runtime-Function-Error-Type"
+)
+
+// Error types of the Runtime API's answers, and of the function errors
+// it records, as Lambda and the emulator name them.
+const (
+	errTypeInvalidRequestID       = "InvalidRequestID"
+	errTypeInvalidStateTransition = "InvalidStateTransition"
+	errTypeRequestEntityTooLarge  = "RequestEntityTooLarge"
+	errTypeInvalidRequest         = "InvalidRequest"
+	errTypeStopped                = "Runtime.Stopped"
+	errTypeResponseSizeTooLarge   = "Function.ResponseSizeTooLarge"
+)
+
+// The runtime's states, named as the emulator names them in its
+// InvalidStateTransition messages. A worker starts, takes an invocation
+// (/next: Running), answers it (InvocationResponse or
+// InvocationErrorResponse, then ResponseSent) and takes the next. An
+// answer when no invocation runs is refused with 403, as the emulator
+// refuses it; a /next while one runs is allowed, as there, and waits.
+const (
+	stateStarted       = "Started"
+	stateRunning       = "Running"
+	stateResponse      = "InvocationResponse"
+	stateErrorResponse = "InvocationErrorResponse"
+	stateResponseSent  = "RuntimeResponseSentState"
+)
+
+// stateTransitionFailed is the emulator's message for a refused answer.
+const stateTransitionFailed = "State transition from %s to %s failed for runtime. Error: State transition is not allowed"
 
 // invocation is one call of a function.
 type invocation struct {
@@ -87,6 +125,7 @@ type runtimeAPI struct {
 
 	mu      sync.Mutex
 	pending map[string]*invocation // taken, not yet answered
+	state   string
 	stopped bool
 }
 
@@ -101,6 +140,7 @@ func startRuntimeAPI() (*runtimeAPI, error) {
 		initErr:  make(chan *FunctionError, 1),
 		stopping: make(chan struct{}),
 		pending:  map[string]*invocation{},
+		state:    stateStarted,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+runtimeAPIPrefix+"/invocation/next", a.handleNext)
@@ -130,13 +170,14 @@ func (a *runtimeAPI) handleNext(w http.ResponseWriter, r *http.Request) {
 	select {
 	case inv = <-a.next:
 	case <-a.stopping:
-		apiError(w, http.StatusGone, "Runtime.Stopped", "the local runtime is stopping")
+		apiError(w, http.StatusGone, errTypeStopped, "the local runtime is stopping")
 		return
 	case <-r.Context().Done():
 		return
 	}
 	a.mu.Lock()
 	a.pending[inv.id] = inv
+	a.state = stateRunning
 	a.mu.Unlock()
 	// The deadline counts from here, as Lambda's does from the invoke
 	// after init.
@@ -145,40 +186,52 @@ func (a *runtimeAPI) handleNext(w http.ResponseWriter, r *http.Request) {
 	close(inv.taken)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-	h.Set("Lambda-Runtime-Invoked-Function-Arn", inv.arn)
-	h.Set("Lambda-Runtime-Trace-Id", inv.traceID)
+	h.Set(headerRequestID, inv.id)
+	h.Set(headerDeadline, strconv.FormatInt(inv.deadline.UnixMilli(), 10))
+	h.Set(headerFunctionARN, inv.arn)
+	h.Set(headerTraceID, inv.traceID)
 	w.Write(inv.payload)
 }
 
-func (a *runtimeAPI) take(w http.ResponseWriter, r *http.Request) (*invocation, []byte, bool) {
+// take answers an invocation: to (stateResponse or stateErrorResponse)
+// is the transition asked for, refused as the emulator refuses it when no
+// invocation runs.
+func (a *runtimeAPI) take(w http.ResponseWriter, r *http.Request, to string) (*invocation, []byte, bool) {
 	id := r.PathValue("id")
 	a.mu.Lock()
+	if a.state != stateRunning {
+		from := a.state
+		a.mu.Unlock()
+		apiError(w, http.StatusForbidden, errTypeInvalidStateTransition, fmt.Sprintf(stateTransitionFailed, from, to))
+		return nil, nil, false
+	}
 	inv, ok := a.pending[id]
-	delete(a.pending, id)
+	if ok {
+		delete(a.pending, id)
+		a.state = stateResponseSent
+	}
 	a.mu.Unlock()
 	if !ok {
-		apiError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
+		apiError(w, http.StatusBadRequest, errTypeInvalidRequestID, "Invalid request ID")
 		return nil, nil, false
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxResponse+1))
 	if err != nil {
 		inv.finish(nil, &FunctionError{Type: "Runtime.Unknown", Message: "reading the response: " + err.Error(), Status: "error"})
-		apiError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		apiError(w, http.StatusBadRequest, errTypeInvalidRequest, err.Error())
 		return nil, nil, false
 	}
 	return inv, body, true
 }
 
 func (a *runtimeAPI) handleResponse(w http.ResponseWriter, r *http.Request) {
-	inv, body, ok := a.take(w, r)
+	inv, body, ok := a.take(w, r, stateResponse)
 	if !ok {
 		return
 	}
 	if len(body) > maxResponse {
-		inv.finish(nil, &FunctionError{Type: "Function.ResponseSizeTooLarge", Message: "Response payload size exceeded maximum allowed payload size (6291556 bytes)."})
-		apiError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Response payload size exceeded maximum allowed payload size")
+		inv.finish(nil, &FunctionError{Type: errTypeResponseSizeTooLarge, Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", maxResponse)})
+		apiError(w, http.StatusRequestEntityTooLarge, errTypeRequestEntityTooLarge, fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", maxResponse))
 		return
 	}
 	inv.finish(body, nil)
@@ -186,17 +239,17 @@ func (a *runtimeAPI) handleResponse(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *runtimeAPI) handleError(w http.ResponseWriter, r *http.Request) {
-	inv, body, ok := a.take(w, r)
+	inv, body, ok := a.take(w, r, stateErrorResponse)
 	if !ok {
 		return
 	}
-	inv.finish(nil, parseFunctionError(body, r.Header.Get("Lambda-Runtime-Function-Error-Type")))
+	inv.finish(nil, parseFunctionError(body, r.Header.Get(headerErrorType)))
 	accepted(w)
 }
 
 func (a *runtimeAPI) handleInitError(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxResponse))
-	fe := parseFunctionError(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"))
+	fe := parseFunctionError(body, r.Header.Get(headerErrorType))
 	select {
 	case a.initErr <- fe:
 	default: // one is enough

@@ -144,6 +144,24 @@ func TestDependenciesDeployedAndRunLocally(t *testing.T) {
 		t.Errorf("the counter's asset holds its devDependency kind-of")
 	}
 
+	// Built again from nothing (an empty build cache), the packages are
+	// the same bytes: the same asset hashes in a new assembly.
+	// The test's build cache: a link to the machine's (see synthEnv), or
+	// its own when the machine had none yet. Either way, aside with it.
+	cache, _ := os.LookupEnv("XFLOW_CACHE_DIR")
+	if err := os.Rename(filepath.Join(cache, "build"), filepath.Join(cache, "build.before")); err != nil {
+		t.Fatal(err)
+	}
+	again := filepath.Join(dir, "cdk.out.again")
+	if code, _, stderr := xflow(t, "", "synth", "-c", filepath.Join(dir, "xflow.yaml"), "-o", again, "--force"); code != 0 || !strings.Contains(stderr, "xflow: built greeter") {
+		t.Fatalf("synth with an empty build cache: exit %d\n%s", code, stderr)
+	}
+	for _, fn := range []string{"greeter", "counter"} {
+		if a, b := filepath.Base(assetOf(t, out, "xflow.template.json", fn)), filepath.Base(assetOf(t, again, "xflow.template.json", fn)); a != b {
+			t.Errorf("%s: asset %s, then %s from a new build", fn, a, b)
+		}
+	}
+
 	// A second synth with nothing changed builds nothing.
 	code, _, stderr = xflow(t, "", "synth", "-c", filepath.Join(dir, "xflow.yaml"), "-o", out)
 	if code != 0 || strings.Contains(stderr, "xflow: built ") || !strings.Contains(stderr, "is up to date") {

@@ -143,7 +143,10 @@ type Builder struct {
 	opts     Options
 	progress io.Writer
 	interp   *interpreters
-	tools    toolVersions
+	// pipInterp finds the Python that runs pip for Lambda builds, without
+	// the warnings of local mode: nothing runs on it.
+	pipInterp *interpreters
+	tools     toolVersions
 
 	mu      sync.Mutex
 	keyLock map[string]*sync.Mutex
@@ -157,6 +160,7 @@ func New(opts Options) *Builder {
 		b.progress = io.Discard
 	}
 	strict := opts.StrictRuntimes || os.Getenv(EnvStrictRuntimes) == "1" || os.Getenv(EnvStrictRuntimes) == "true"
+	b.pipInterp = &interpreters{python: opts.Python}
 	b.interp = &interpreters{python: opts.Python, node: opts.Node, strict: strict, warn: func(msg string) {
 		fmt.Fprintf(b.progress, "xflow: warning: %s\n", msg)
 	}}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/nodejs"
 )
 
 // goFlags are the flags of every Go build: reproducible (no paths, no VCS
@@ -210,7 +211,21 @@ func (t *toolVersions) goVersion(ctx context.Context, goBin, modRoot string) (st
 			toolchain += " toolchain " + f.Toolchain.Name
 		}
 	}
+	id := binaryID(goBin)
 	return t.get("go\x00"+goBin+"\x00"+toolchain+"\x00"+os.Getenv("GOTOOLCHAIN"), func() (string, error) {
+		// Remembered on disk too, by the go binary's identity: a warm
+		// synth runs no go command.
+		memo := ""
+		if id != "" {
+			if cache, err := nodejs.CacheDir(); err == nil {
+				h := newSHA()
+				fmt.Fprintf(h, "go version v1\x00%s\x00%s\x00%s\x00%s", id, toolchain, os.Getenv("GOTOOLCHAIN"), os.Getenv("GOROOT"))
+				memo = filepath.Join(cache, "probes", fmt.Sprintf("go-%x", h.Sum(nil)[:16]))
+				if b, err := os.ReadFile(memo); err == nil && len(b) > 0 {
+					return string(b), nil
+				}
+			}
+		}
 		cmd := exec.CommandContext(ctx, goBin, "version")
 		cmd.Dir = modRoot
 		cmd.Env = append(os.Environ(), "GOWORK=off")
@@ -222,6 +237,24 @@ func (t *toolVersions) goVersion(ctx context.Context, goBin, modRoot string) (st
 			}
 			return "", err
 		}
-		return strings.TrimSpace(string(out)), nil
+		v := strings.TrimSpace(string(out))
+		if memo != "" {
+			writeFileAtomic(memo, []byte(v))
+		}
+		return v, nil
 	})
+}
+
+// binaryID identifies an executable by its real path, size and
+// modification time; "" when it cannot be read.
+func binaryID(p string) string {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return ""
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s\x00%d\x00%d", real, fi.Size(), fi.ModTime().UnixNano())
 }

@@ -3,6 +3,7 @@ package build
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -36,7 +37,10 @@ type Interpreter struct {
 	Minor   int    `json:"-"`
 	// Boto3 is whether this Python can import boto3, as Lambda's Python
 	// runtime can.
-	Boto3 bool `json:"-"`
+	Boto3 bool `json:"boto3,omitempty"`
+
+	pip     string // the version of its pip, "" without
+	purelib string // its site-packages folder
 }
 
 func (i Interpreter) older(major, minor int) bool {
@@ -61,9 +65,9 @@ func RuntimeVersion(rt string) (major, minor int, ok bool) {
 	return major, minor, true
 }
 
-// probes caches what probe learned, per candidate and PATH, for the life
-// of the process: running an interpreter through a version manager's shim
-// (pyenv) takes a second, and a server may start many runtimes.
+// probes caches what probe learned, per candidate and PATH, for the
+// life of the process: running an interpreter through a version manager's
+// shim (pyenv) takes half a second, and a server may start many runtimes.
 var probes sync.Map
 
 type probeResult struct {
@@ -71,43 +75,77 @@ type probeResult struct {
 	err error
 }
 
-// probe runs a candidate interpreter to learn its real path and version.
+// probing serializes probes: functions built at once ask for the same
+// interpreters, which should run once.
+var probing sync.Mutex
+
+// probe runs a candidate interpreter to learn its real path and version,
+// and for Python whether it has boto3 and which pip.
 func probe(ctx context.Context, family, cand string) (Interpreter, error) {
 	key := family + "\x00" + cand + "\x00" + os.Getenv("PATH")
+	probing.Lock()
+	defer probing.Unlock()
 	if r, ok := probes.Load(key); ok {
 		return r.(probeResult).in, r.(probeResult).err
 	}
-	in, err := probeOnce(ctx, family, cand)
+	p, err := exec.LookPath(cand)
+	if err != nil {
+		return Interpreter{}, err
+	}
+	memo := probeMemo(family, p)
+	in, ok := readProbeMemo(memo)
+	if !ok {
+		if in, err = probeOnce(ctx, family, p); err == nil && memo != "" {
+			writeProbeMemo(memo, in)
+		}
+	}
 	if ctx.Err() == nil {
 		probes.Store(key, probeResult{in, err})
 	}
 	return in, err
 }
 
-func probeOnce(ctx context.Context, family, cand string) (Interpreter, error) {
-	p, err := exec.LookPath(cand)
-	if err != nil {
-		return Interpreter{}, err
-	}
+// pythonProbe prints what probe learns of a Python, one item a line. It
+// asks importlib.metadata for pip's version rather than running pip, which
+// takes half a second.
+const pythonProbe = `import sys, sysconfig, importlib.util
+try:
+    import importlib.metadata as md
+    pip = md.version("pip")
+except Exception:
+    pip = "-"
+print(sys.executable)
+print("%d.%d.%d" % sys.version_info[:3])
+print(int(importlib.util.find_spec("boto3") is not None))
+print(pip)
+print(sysconfig.get_paths()["purelib"])`
+
+func probeOnce(ctx context.Context, family, p string) (Interpreter, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var cmd *exec.Cmd
 	if family == "python" {
 		// -I: neither the caller's PYTHONPATH nor their user site decides
 		// whether boto3 imports.
-		cmd = exec.CommandContext(ctx, p, "-I", "-c", "import sys, importlib.util; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3]); print(int(importlib.util.find_spec('boto3') is not None))")
+		cmd = exec.CommandContext(ctx, p, "-I", "-c", pythonProbe)
 	} else {
-		cmd = exec.CommandContext(ctx, p, "-p", "process.execPath + '\\n' + process.versions.node + '\\n0'")
+		cmd = exec.CommandContext(ctx, p, "-p", "process.execPath + '\\n' + process.versions.node + '\\n0\\n-\\n-'")
 	}
 	out, err := cmd.Output()
 	if err != nil {
 		return Interpreter{}, fmt.Errorf("%s does not run: %w", p, err)
 	}
-	lines := strings.Fields(string(out))
-	if len(lines) != 3 {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 5 {
 		return Interpreter{}, fmt.Errorf("%s printed %q, not its path and version", p, out)
 	}
-	in := Interpreter{Path: lines[0], Version: lines[1], Boto3: lines[2] == "1"}
+	in := Interpreter{Path: lines[0], Version: lines[1], Boto3: lines[2] == "1", pip: lines[3], purelib: lines[4]}
+	if in.pip == "-" {
+		in.pip = ""
+	}
+	if in.purelib == "-" {
+		in.purelib = ""
+	}
 	parts := strings.Split(in.Version, ".")
 	in.Major, _ = strconv.Atoi(parts[0])
 	if len(parts) > 1 {
@@ -117,6 +155,102 @@ func probeOnce(ctx context.Context, family, cand string) (Interpreter, error) {
 		in.Path = p
 	}
 	return in, nil
+}
+
+// isScript tells whether an executable is a script (#!) rather than a
+// binary: a version manager's shim.
+func isScript(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 2)
+	n, _ := f.Read(head)
+	return n == 2 && string(head) == "#!"
+}
+
+// probeMemo is the file that remembers a probe across processes, so that
+// a warm synth runs no interpreter. Only a real binary is remembered, by
+// its path, size and modification time: a version manager's shim is a
+// script whose answer depends on settings elsewhere. "" means none.
+func probeMemo(family, p string) string {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return ""
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	fi, err := f.Stat()
+	if err != nil || fi.IsDir() {
+		return ""
+	}
+	if n, _ := f.Read(magic); n != 4 || string(magic) != "\x7fELF" && string(magic) != "\xcf\xfa\xed\xfe" {
+		return ""
+	}
+	cache, err := nodejs.CacheDir()
+	if err != nil {
+		return ""
+	}
+	h := newSHA()
+	fmt.Fprintf(h, "probe v1\x00%s\x00%s\x00%d\x00%d", family, real, fi.Size(), fi.ModTime().UnixNano())
+	return filepath.Join(cache, "probes", fmt.Sprintf("%x.json", h.Sum(nil)[:16]))
+}
+
+type probeRecord struct {
+	Interpreter
+	Pip     string    `json:"pip"`
+	Purelib string    `json:"purelib"`
+	Libtime time.Time `json:"purelib_time"`
+}
+
+// readProbeMemo returns a remembered probe while the interpreter's
+// site-packages is as it was: installing or upgrading a package there
+// (boto3, pip) changes the folder's time.
+func readProbeMemo(memo string) (Interpreter, bool) {
+	if memo == "" {
+		return Interpreter{}, false
+	}
+	data, err := os.ReadFile(memo)
+	if err != nil {
+		return Interpreter{}, false
+	}
+	var r probeRecord
+	if json.Unmarshal(data, &r) != nil || r.Path == "" {
+		return Interpreter{}, false
+	}
+	if r.Purelib != "" {
+		fi, err := os.Stat(r.Purelib)
+		if err != nil || !fi.ModTime().Equal(r.Libtime) {
+			return Interpreter{}, false
+		}
+	}
+	in := r.Interpreter
+	in.pip, in.purelib = r.Pip, r.Purelib
+	parts := strings.Split(in.Version, ".")
+	in.Major, _ = strconv.Atoi(parts[0])
+	if len(parts) > 1 {
+		in.Minor, _ = strconv.Atoi(parts[1])
+	}
+	return in, true
+}
+
+func writeProbeMemo(memo string, in Interpreter) {
+	r := probeRecord{Interpreter: in, Pip: in.pip, Purelib: in.purelib}
+	if in.purelib != "" {
+		fi, err := os.Stat(in.purelib)
+		if err != nil {
+			return
+		}
+		r.Libtime = fi.ModTime()
+	}
+	if data, err := json.Marshal(r); err == nil {
+		writeFileAtomic(memo, data)
+	}
 }
 
 // managedPythons lists the Python X.Y binaries that version managers keep
@@ -189,9 +323,10 @@ type interpreters struct {
 // candidates are pythonX.Y on PATH, then the Pythons of pyenv, asdf, mise
 // and uv, then python3 on PATH (node on PATH, then nvm's, asdf's and
 // mise's, then the Node.js xflow installs for the CDK). The first of the
-// runtime's own minor version wins, preferring one that can import boto3
-// as Lambda's runtime can; failing that, a newer one. An older one runs
-// with a warning, or is refused when strict.
+// runtime's own version wins; failing that, the one ranked best: newer
+// before older, then one that can import boto3, as Lambda's runtime can
+// (local mode gives every handler boto3 anyway, see PythonSDK). An older
+// one runs with a warning, or is refused when strict.
 func (f *interpreters) Find(ctx context.Context, rt string) (Interpreter, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -228,7 +363,15 @@ func (f *interpreters) find(ctx context.Context, rt string) (Interpreter, error)
 	case override != "":
 		cands = []string{override}
 	case family == "python":
-		cands = append([]string{fmt.Sprintf("python%d.%d", major, minor)}, managedPythons(major, minor)...)
+		// pythonX.Y on PATH first, unless it is a version manager's shim
+		// (a script): the real binaries the managers keep answer faster
+		// and, unlike a shim, can be remembered across runs.
+		exact := fmt.Sprintf("python%d.%d", major, minor)
+		if p, err := exec.LookPath(exact); err == nil && isScript(p) {
+			cands = append(managedPythons(major, minor), exact)
+		} else {
+			cands = append([]string{exact}, managedPythons(major, minor)...)
+		}
 		cands = append(cands, "python3")
 	default:
 		cands = append([]string{"node"}, managedNodes(major)...)
@@ -247,6 +390,12 @@ func (f *interpreters) find(ctx context.Context, rt string) (Interpreter, error)
 		if !seen[in.Path] {
 			seen[in.Path] = true
 			found = append(found, in)
+		}
+		// The runtime's own version ends the search: the candidates after
+		// it (python3 through a version manager's shim) cost half a second
+		// each to ask, at every start and synth.
+		if in.Major == major && (family == "nodejs" || in.Minor == minor) {
+			break
 		}
 	}
 	if family == "nodejs" && override == "" && major <= nodejs.MinNodeMajor && !slices.ContainsFunc(found, func(in Interpreter) bool { return !in.older(major, minor) }) {

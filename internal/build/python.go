@@ -164,20 +164,23 @@ func requirementInputs(file, cwd string, seen map[string]bool) ([]string, error)
 	return out, nil
 }
 
-// pipVersion is `python -m pip --version`, or an error saying pip is
-// missing.
-func (t *toolVersions) pipVersion(ctx context.Context, python string) (string, error) {
-	return t.get("pip\x00"+python, func() (string, error) {
-		cmd := exec.CommandContext(ctx, python, "-m", "pip", "--version")
+// pipVersion is the version of a Python's pip ("pip 23.2.1"), from its
+// probe, or an error saying pip is missing.
+func (t *toolVersions) pipVersion(ctx context.Context, in Interpreter) (string, error) {
+	if in.pip != "" {
+		return "pip " + in.pip, nil
+	}
+	return t.get("pip\x00"+in.Path, func() (string, error) {
+		cmd := exec.CommandContext(ctx, in.Path, "-m", "pip", "--version")
 		cmd.Env = pipEnv()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return "", fmt.Errorf("%s has no pip: %s", python, strings.TrimSpace(string(out)))
+			return "", fmt.Errorf("%s has no pip: %s", in.Path, strings.TrimSpace(string(out)))
 		}
 		// pip 23.2.1 from /path (python 3.11)
 		f := strings.Fields(string(out))
 		if len(f) < 2 {
-			return "", fmt.Errorf("%s -m pip --version printed %q", python, out)
+			return "", fmt.Errorf("%s -m pip --version printed %q", in.Path, out)
 		}
 		return "pip " + f[1], nil
 	})
@@ -219,12 +222,11 @@ func (b *Builder) pythonBuild(ctx context.Context, s source) (*Artifact, error) 
 // mode would run for the runtime, found without warnings since nothing
 // runs on it.
 func (b *Builder) pipPython(ctx context.Context, s source) (string, string, error) {
-	quiet := &interpreters{python: b.interp.python}
-	in, err := quiet.Find(ctx, s.l.Runtime)
+	in, err := b.pipInterp.Find(ctx, s.l.Runtime)
 	if err != nil {
 		return "", "", s.fail(err, fmt.Sprintf("runtime %s has dependencies to install, and pip needs a Python: %v", s.l.Runtime, err), "", "")
 	}
-	pip, err := b.tools.pipVersion(ctx, in.Path)
+	pip, err := b.tools.pipVersion(ctx, in)
 	if err != nil {
 		return "", "", s.fail(err, fmt.Sprintf("installing its dependencies needs pip: %v", err),
 			fmt.Sprintf("run `%s -m ensurepip` (or install Debian's python3-pip), or set %s to a Python with pip", in.Path, EnvPython), "")
@@ -294,7 +296,7 @@ func (b *Builder) pythonForLambda(ctx context.Context, s source, major, minor in
 // pip chose for Lambda.
 func (b *Builder) pythonForHost(ctx context.Context, s source, in Interpreter, lam *Artifact) (*Artifact, error) {
 	src := s.l.Code.Path
-	pip, err := b.tools.pipVersion(ctx, in.Path)
+	pip, err := b.tools.pipVersion(ctx, in)
 	if err != nil {
 		return nil, s.fail(err, fmt.Sprintf("local mode installs its dependencies for %s, which needs pip: %v", in.Path, err),
 			fmt.Sprintf("run `%s -m ensurepip`, or set %s to a Python with pip", in.Path, EnvPython), "")

@@ -14,14 +14,20 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"testing"
 )
+
+// T is what the helpers need of a test (a *testing.T), or of a benchmark
+// command that stops on the first error.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+}
 
 // Wheel writes name-version-tag.whl into dir with files (path in the
 // wheel → content) and returns its path. tag is a wheel tag such as
 // py3-none-any or cp311-cp311-linux_x86_64; requires are Requires-Dist
 // lines.
-func Wheel(t testing.TB, dir, name, version, tag string, files map[string]string, requires ...string) string {
+func Wheel(t T, dir, name, version, tag string, files map[string]string, requires ...string) string {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -113,7 +119,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 // LocalPackage writes, in dir, a Python project that pip can install from
 // its folder without an index: pyproject.toml, an in-tree build backend,
 // and the package name/ with modules (file name → content).
-func LocalPackage(t testing.TB, dir, name, version string, modules map[string]string, requires ...string) {
+func LocalPackage(t T, dir, name, version string, modules map[string]string, requires ...string) {
 	t.Helper()
 	dist := strings.ReplaceAll(name, "-", "_")
 	quoted := make([]string, len(requires))
