@@ -40,6 +40,9 @@ type General struct {
 	StackName         string `yaml:"stack_name"`
 	LogRetentionDays  int    `yaml:"log_retention_days"`
 	TrackRetention    int    `yaml:"track_retention_days"`
+	// Tracing is Lambda's X-Ray tracing of every function and tracker:
+	// TracingActive or TracingOff.
+	Tracing string `yaml:"tracing"`
 }
 
 // AWS holds the account-level settings of the original xFlow.
@@ -69,6 +72,8 @@ type Lambda struct {
 	// (with `npm ci --omit=dev` when it has a package.json), BundleEsbuild
 	// for one file bundled by esbuild.
 	Bundle string `yaml:"bundle"`
+	// Tracing overrides general.tracing for this function.
+	Tracing string `yaml:"tracing"`
 
 	// Code is where the package comes from, resolved from Source.
 	Code Code `yaml:"-"`
@@ -137,6 +142,20 @@ type Mapping struct {
 	OnFailure               string    `yaml:"on_failure"`
 }
 
+// Failure destinations xflow makes (on_failure); anything else is "none"
+// or an ARN.
+const (
+	OnFailureQueue  = "queue"  // an SQS queue per function
+	OnFailureBucket = "bucket" // an S3 bucket per stack, which keeps the records' payloads
+	OnFailureNone   = "none"
+)
+
+// Tracing modes (general.tracing, lambdas[].tracing).
+const (
+	TracingActive = "active" // Lambda's X-Ray active tracing
+	TracingOff    = "off"
+)
+
 // Workflow is an ordered list of events to track per execution.
 type Workflow struct {
 	ID          string   `yaml:"id"`
@@ -189,7 +208,8 @@ const (
 	DefaultMaxRecordAge     = Duration(3600)
 	DefaultBisectOnError    = true
 	DefaultParallelization  = 1
-	DefaultOnFailure        = "queue"
+	DefaultOnFailure        = OnFailureQueue
+	DefaultTracing          = TracingOff
 
 	DefaultAlarmPeriod          = Duration(300)
 	DefaultEvaluationPeriods    = 1

@@ -338,12 +338,14 @@ func (c *Config) applyDefaults() {
 	g.Architecture = orStr(g.Architecture, DefaultArchitecture)
 	g.LogRetentionDays = or(g.LogRetentionDays, DefaultLogRetentionDays)
 	g.TrackRetention = or(g.TrackRetention, DefaultTrackRetention)
+	g.Tracing = orStr(g.Tracing, DefaultTracing)
 	for i := range c.Lambdas {
 		l := &c.Lambdas[i]
 		l.Timeout = or(l.Timeout, g.LambdaTimeoutTime)
 		l.Memory = or(l.Memory, g.LambdaMemory)
 		l.Architecture = orStr(l.Architecture, g.Architecture)
 		l.LogRetentionDays = or(l.LogRetentionDays, g.LogRetentionDays)
+		l.Tracing = orStr(l.Tracing, g.Tracing)
 		l.Handler, l.HandlerFrom = ResolveHandler(*l)
 	}
 	for i := range c.Subscriptions {
@@ -420,7 +422,7 @@ type Settings struct {
 	BisectOnError           bool
 	ParallelizationFactor   int
 	ReportBatchItemFailures bool
-	OnFailure               string // "queue", "none" or an ARN
+	OnFailure               string // "queue", "bucket", "none" or an ARN
 }
 
 // Settings resolves a subscriber's mapping: its own values, then the

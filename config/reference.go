@@ -27,6 +27,7 @@ var docs = map[string]keyDoc{
 	"general.stack_name":           {Doc: "The CloudFormation stack name.", Default: "xflow (or <prefix>-xflow)", Example: "wordcount-prod"},
 	"general.log_retention_days":   {Doc: "Retention of every function's log group `/aws/lambda/<name>`, in days CloudWatch Logs offers (1, 3, 5, 7, 14, 30, …).", Default: "14", Example: "30"},
 	"general.track_retention_days": {Doc: "Retention of each workflow's tracking log group `/xFlow/track/<workflow_id>`; `xflow track` can answer for this long.", Default: "7", Example: "30"},
+	"general.tracing":              {Doc: "Lambda's AWS X-Ray tracing of every function and tracker: `active` (each invocation is traced, and the functions' roles may write to X-Ray) or `off`.", Default: "off", Example: "active"},
 
 	"aws":                            {Doc: "The AWS account the workflow deploys to."},
 	"aws.region":                     {Doc: "Region to deploy to. `$REGION` overrides it; empty means the region of the deploying credentials.", Example: "eu-west-1"},
@@ -48,6 +49,7 @@ var docs = map[string]keyDoc{
 	"lambdas[].environment":        {Doc: "Environment variables (up to 4 KB in all). xflow adds `XFLOW_STREAM_<EVENT>` with the stream name of each event the function emits, `XFLOW_EMITS` and `XFLOW_NAME_PREFIX`.", Example: "{LOG_LEVEL: debug}"},
 	"lambdas[].emits":              {Doc: "Events the function publishes; it may write only their streams. Without it: the event after each event it listens to, in every workflow. `[]` for none.", Example: "[FileDownloaded]"},
 	"lambdas[].log_retention_days": {Doc: "Retention of this function's log group.", Default: "general.log_retention_days", Example: "90"},
+	"lambdas[].tracing":            {Doc: "Overrides `general.tracing` for this function: `active` or `off`.", Default: "general.tracing", Example: "active"},
 	"lambdas[].bundle":             {Doc: "Node.js only: `esbuild` packages one file, the handler's module and what it imports bundled by esbuild (installed by xflow from npm), as the CDK's `NodejsFunction` does; the AWS SDK v3 (`@aws-sdk/*`) is left to the runtime. Without it the folder is packaged with its `npm ci --omit=dev`.", Example: "esbuild"},
 
 	"subscriptions":                        {Doc: "The events: each gets a Kinesis stream named after it, and its subscribers are invoked with its records."},
@@ -65,14 +67,14 @@ var docs = map[string]keyDoc{
 	"bisect_on_error":            {Doc: "Split a failing batch in two and retry each half, isolating the bad record.", Default: "true", Example: "false"},
 	"parallelization_factor":     {Doc: "Concurrent batches per shard (1–10).", Default: "1", Example: "2"},
 	"report_batch_item_failures": {Doc: "The handler returns `batchItemFailures`, so only failed records are retried.", Default: "false", Example: "true"},
-	"on_failure":                 {Doc: "Where records that exhaust their retries go: `queue` (an SQS queue per function, made by xflow), `none`, or the ARN of an existing SQS queue or SNS topic.", Default: "queue", Example: "arn:aws:sns:eu-west-1:123456789012:alerts"},
+	"on_failure":                 {Doc: "Where records that exhaust their retries go: `queue` (an SQS queue per function, made by xflow: Lambda's record of the batch, its stream, shard and sequence numbers, for 14 days), `bucket` (an S3 bucket per stack, made by xflow, encrypted, TLS only, objects expiring after 14 days: Lambda writes the whole batch there, records included, so `xflow redrive` works even once the stream no longer holds them), `none`, or the ARN of an existing SQS queue or SNS topic (which `xflow redrive` does not read). `xflow redrive` delivers what `queue` and `bucket` hold again.", Default: "queue", Example: "bucket"},
 
 	"workflows":               {Doc: "Workflows to track: each gets a tracker function `tracker_<id>` and a log group `/xFlow/track/<id>` with one log stream per execution."},
 	"workflows[].id":          {Doc: "Workflow id (the tracker name `tracker_<id>` must fit in 64 characters). Required.", Example: "compute_word_count"},
 	"workflows[].description": {Doc: "What the workflow does.", Example: "Counts the words of an uploaded file."},
 	"workflows[].flow":        {Doc: "The workflow's events in order, each defined under `subscriptions`, each once. Every event must carry `execution_id`.", Example: "[FileUploaded, FileDownloaded]"},
 
-	"monitoring":                        {Doc: "Opt-in CloudWatch monitoring (`monitoring:` alone takes every default). Every function and tracker gets alarms: its errors; the age of the oldest record its subscriptions have yet to read; and the records it gives up on (its `queue` failure queue holding messages, or, for an ARN destination, Lambda failing to deliver to it). They notify one SNS topic. Each workflow also gets a dashboard `<stack_name>-<workflow_id>-<region>` graphing invocations, errors, duration, throttles and iterator age of each function subscribed to its events and of its tracker, and the incoming records and throughput exceeded of each of its streams."},
+	"monitoring":                        {Doc: "Opt-in CloudWatch monitoring (`monitoring:` alone takes every default). Every function and tracker gets alarms: its errors; the age of the oldest record its subscriptions have yet to read; and the records it gives up on (its `queue` failure queue holding messages, or, for an ARN or `bucket` destination, Lambda failing to deliver to it). They notify one SNS topic. Each workflow also gets a dashboard `<stack_name>-<workflow_id>-<region>` graphing invocations, errors, duration, throttles and iterator age of each function subscribed to its events and of its tracker, and the incoming records and throughput exceeded of each of its streams."},
 	"monitoring.topic_arn":              {Doc: "An existing SNS topic (same region) for the alarms to notify. Without it xflow creates the topic `<stack_name>-alarms`.", Example: "arn:aws:sns:eu-west-1:123456789012:ops-alerts"},
 	"monitoring.emails":                 {Doc: "E-mail addresses subscribed to the topic xflow creates; each receives a confirmation mail to accept. Not with `topic_arn`.", Example: "[ops@example.com]"},
 	"monitoring.dashboard":              {Doc: "Create a CloudWatch dashboard per workflow.", Default: "true", Example: "false"},
@@ -200,6 +202,8 @@ func schemaOf(t reflect.Type, path string) map[string]any {
 		s["enum"] = rs
 	case "general.architecture", "lambdas[].architecture":
 		s["enum"] = []string{"x86_64", "arm64"}
+	case "general.tracing", "lambdas[].tracing":
+		s["enum"] = []string{TracingActive, TracingOff}
 	case "monitoring.treat_missing_data":
 		s["enum"] = treatMissingData
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xflowhq/xflow/internal/didyoumean"
 	"github.com/xflowhq/xflow/names"
 )
 
@@ -127,6 +128,7 @@ func (v *validator) general() names.Scheme {
 	v.architecture("general.architecture", g.Architecture)
 	v.logRetention("general.log_retention_days", g.LogRetentionDays)
 	v.logRetention("general.track_retention_days", g.TrackRetention)
+	v.tracing("general.tracing", g.Tracing)
 	switch {
 	case !prefixRe.MatchString(g.NamePrefix):
 		v.errorf("general.name_prefix", "use letters, digits, '-' and '_', such as dev_", "%q may only contain letters, digits, '-' and '_'", g.NamePrefix)
@@ -236,8 +238,12 @@ func (v *validator) mapping(p string, m Mapping) {
 	if m.ParallelizationFactor != nil {
 		v.intRange(p+".parallelization_factor", *m.ParallelizationFactor, minParallel, maxParallel, "batches per shard")
 	}
-	if f := m.OnFailure; f != "" && f != "queue" && f != "none" && !failARNRe.MatchString(f) {
-		v.errorf(p+".on_failure", "write queue (an SQS queue made by xflow), none, or the ARN of an SQS queue or SNS topic", "%q is not a failure destination", f)
+	if f := m.OnFailure; f != "" && f != OnFailureQueue && f != OnFailureBucket && f != OnFailureNone && !failARNRe.MatchString(f) {
+		fix := "write queue (an SQS queue made by xflow), bucket (an S3 bucket made by xflow, which keeps the records themselves), none, or the ARN of an SQS queue or SNS topic"
+		if near := didyoumean.Closest(f, []string{OnFailureQueue, OnFailureBucket, OnFailureNone}); near != "" {
+			fix = fmt.Sprintf("did you mean %q?", near)
+		}
+		v.errorf(p+".on_failure", fix, "%q is not a failure destination", f)
 	}
 }
 
@@ -264,6 +270,7 @@ func (v *validator) lambdas(scheme names.Scheme, events []string) {
 		v.setRange(p+".memory", l.Memory, minMemory, maxMemory, "MB")
 		v.setRange(p+".timeout", l.Timeout, minTimeout, maxTimeout, "seconds")
 		v.architecture(p+".architecture", l.Architecture)
+		v.tracing(p+".tracing", l.Tracing)
 		v.logRetention(p+".log_retention_days", l.LogRetentionDays)
 		v.environment(p, l)
 		v.bundle(p, l, family)
@@ -664,6 +671,16 @@ func (v *validator) intRange(path string, n, lo, hi int, unit string) {
 func (v *validator) architecture(path, a string) {
 	if a != "" && a != "x86_64" && a != "arm64" {
 		v.errorf(path, suggest(a, []string{"x86_64", "arm64"}, "write x86_64 or arm64"), "%q is not a Lambda architecture", a)
+	}
+}
+
+func (v *validator) tracing(path, mode string) {
+	if mode != "" && mode != TracingActive && mode != TracingOff {
+		fix := "write active (Lambda's X-Ray active tracing) or off"
+		if near := didyoumean.Closest(mode, []string{TracingActive, TracingOff}); near != "" {
+			fix = fmt.Sprintf("did you mean %q?", near)
+		}
+		v.errorf(path, fix, "%q is not a tracing mode", mode)
 	}
 }
 

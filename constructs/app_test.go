@@ -273,15 +273,17 @@ func TestNoWildcardResources(t *testing.T) {
 			}
 		}
 	}
-	// The variants stack has three functions in a VPC: the walk must have
-	// seen their statements, or it proves nothing.
-	if wildcards != 3 {
-		t.Errorf("saw %d statements on Resource \"*\", want 3 (the VPC statements of the variants stack)", wildcards)
+	// The variants stack has three functions in a VPC, and the recovery
+	// stack traces a function and its tracker: the walk must have seen
+	// their statements, or it proves nothing.
+	if wildcards != 5 {
+		t.Errorf("saw %d statements on Resource \"*\", want 5 (the VPC statements of the variants stack, the X-Ray ones of the recovery stack)", wildcards)
 	}
 }
 
 // TestWildcardAllowList pins the actions allowed on Resource "*": the
-// network interface actions Lambda needs in a VPC, and nothing else.
+// network interface actions Lambda needs in a VPC, X-Ray's for active
+// tracing, and nothing else.
 func TestWildcardAllowList(t *testing.T) {
 	want := []string{
 		"ec2:AssignPrivateIpAddresses",
@@ -295,15 +297,18 @@ func TestWildcardAllowList(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("vpcActions = %v, want %v", got, want)
 	}
-	for _, a := range want {
+	if got := slices.Sorted(slices.Values(xrayActions)); !slices.Equal(got, []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}) {
+		t.Errorf("xrayActions = %v", got)
+	}
+	for _, a := range append(want, xrayActions...) {
 		if !wildcardAllowed(a) {
 			t.Errorf("wildcardAllowed(%s) = false", a)
 		}
 	}
-	for _, actions := range [][]string{streamReadActions, streamWriteActions, logWriteActions, queueSendActions, topicPublishActions, logsToKinesisActions, logsToFirehoseActions} {
+	for _, actions := range [][]string{streamReadActions, streamWriteActions, logWriteActions, queueSendActions, topicPublishActions, logsToKinesisActions, logsToFirehoseActions, bucketListActions, bucketPutActions} {
 		for _, a := range actions {
 			if wildcardAllowed(a) {
-				t.Errorf("wildcardAllowed(%s) = true, want only the VPC actions", a)
+				t.Errorf("wildcardAllowed(%s) = true, want only the VPC and X-Ray actions", a)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/xflowhq/xflow/constructs/spec"
@@ -77,10 +78,12 @@ func (b *appBuilder) build() error {
 		}
 		if len(plan.Functions) > 0 {
 			network := ImportNetwork(stack, "Network", b.spec.VPC)
+			bucket := failureBucketFor(stack, b.spec, plan)
 			for _, i := range plan.Functions {
 				f := &b.spec.Functions[i]
 				if _, err := NewStep(stack, "Step-"+functionKey(f), &StepProps{
 					Function: f, Streams: streams, Role: role, Network: network, Alarms: alarms, Logs: logs,
+					FailureBucket: bucket,
 				}); err != nil {
 					return err
 				}
@@ -96,6 +99,21 @@ func (b *appBuilder) build() error {
 			}
 			if err := b.dashboard(stack, t); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// failureBucketFor adds a stack's failure bucket when one of its functions
+// sends failures to it (on_failure: bucket): one per stack, shared by its
+// functions, so that a config does not make a bucket per function. Nil
+// when none does.
+func failureBucketFor(stack awscdk.Stack, s *spec.Spec, plan StackPlan) awss3.IBucket {
+	for _, i := range plan.Functions {
+		for _, sub := range s.Functions[i].Subscriptions {
+			if sub.OnFailure == spec.OnFailureBucket {
+				return NewFailureBucket(stack, failureBucketID)
 			}
 		}
 	}

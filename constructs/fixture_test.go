@@ -311,6 +311,35 @@ func existingTopicSpec(t testing.TB, src string) *spec.Spec {
 	}
 }
 
+// recoverySpec is what recovery needs: pack is traced and sends failures
+// to its queue, audit is not traced and sends failures of both its
+// subscriptions to the stack's failure bucket, and the tracker is traced.
+func recoverySpec(t testing.TB, src string) *spec.Spec {
+	t.Helper()
+	fn := func(name string, tracing bool, emits []string, subs ...spec.Subscription) spec.Function {
+		file := filepath.Join(src, "recovery", name+".py")
+		writeFile(t, file, "def handle(event, context):\n    return None\n")
+		return spec.Function{
+			Lambda: name, Name: name, Handler: name + ".handle", Runtime: "python3.13", LogRetentionDays: 14,
+			Code: spec.Code{Kind: spec.CodeFile, Path: file}, Emits: emits, Subscriptions: subs, Tracing: tracing,
+		}
+	}
+	toBucket := subscriberMapping()
+	toBucket.OnFailure = spec.OnFailureBucket
+	return &spec.Spec{
+		StackName: "recovery",
+		Streams:   []spec.Stream{{Event: "Ordered", Name: "Ordered"}, {Event: "Packed", Name: "Packed"}},
+		Functions: []spec.Function{
+			fn("pack", true, []string{"Packed"}, spec.Subscription{Event: "Ordered", Mapping: subscriberMapping()}),
+			fn("audit", false, nil, spec.Subscription{Event: "Ordered", Mapping: toBucket}, spec.Subscription{Event: "Packed", Mapping: toBucket}),
+		},
+		Trackers: []spec.Tracker{{
+			Workflow: "shipping", Name: "tracker_shipping", LogGroup: "/xFlow/track/shipping", LogRetentionDays: 7,
+			Events: []string{"Ordered", "Packed"}, Mapping: trackerMapping(), Tracing: true,
+		}},
+	}
+}
+
 // synthesized is one stack of the shared app.
 type synthesized struct {
 	spec     *spec.Spec
@@ -330,7 +359,7 @@ var shared struct {
 }
 
 // sharedSynth synthesizes the wordcount, variants, imported, monitored,
-// monitored-existing, producer and consumer stacks in one app, once for the whole package: a synth costs
+// monitored-existing, recovery, producer and consumer stacks in one app, once for the whole package: a synth costs
 // seconds of jsii.
 func sharedSynth(t *testing.T) map[string]*synthesized {
 	t.Helper()
@@ -343,7 +372,7 @@ func sharedSynth(t *testing.T) map[string]*synthesized {
 		src := filepath.Join(shared.dir, "src")
 		shared.outdir = filepath.Join(shared.dir, "cdk.out")
 		specs := []*spec.Spec{wordcountSpec(t, src), variantsSpec(t, src), importedSpec(t, src),
-			monitoredSpec(t, src), existingTopicSpec(t, src)}
+			monitoredSpec(t, src), existingTopicSpec(t, src), recoverySpec(t, src)}
 		asset := fakeTrackerAsset(t, filepath.Join(shared.dir, "tracker"))
 
 		start := time.Now()

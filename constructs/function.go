@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -81,7 +82,8 @@ func ownRoleDependency(fn awslambda.Function) {
 
 // destinations resolves the on-failure destinations of one function's
 // subscriptions. The failure queue is created on first use and shared by
-// all of the function's subscriptions.
+// all of the function's subscriptions; the failure bucket is the stack's,
+// given by the caller.
 type destinations struct {
 	scope    constructs.Construct
 	queue    awssqs.Queue
@@ -90,6 +92,10 @@ type destinations struct {
 	topics   []*string // ARNs of SNS destinations
 	// external tells whether a subscription sends failures to an ARN.
 	external bool
+	// bucket is the stack's failure bucket (nil when it has none);
+	// bucketUsed tells whether a subscription sends failures to it.
+	bucket     awss3.IBucket
+	bucketUsed bool
 }
 
 // of returns the ARN failed batches of m go to, or nil for none.
@@ -110,6 +116,12 @@ func (d *destinations) of(m spec.Mapping) (*string, error) {
 			d.queues = appendNew(d.queues, arn)
 		}
 		return arn, nil
+	case spec.OnFailureBucket:
+		if d.bucket == nil {
+			return nil, fmt.Errorf("on_failure %s: no failure bucket given (props.FailureBucket)", spec.OnFailureBucket)
+		}
+		d.bucketUsed = true
+		return d.bucket.BucketArn(), nil
 	case spec.OnFailureQueue, "":
 		if d.queue == nil {
 			// SQS-managed encryption (SSE-SQS) costs nothing and, unlike a
@@ -126,13 +138,30 @@ func (d *destinations) of(m spec.Mapping) (*string, error) {
 		}
 		return d.queueArn, nil
 	}
-	return nil, fmt.Errorf("on_failure %q is not one of %s, %s, %s", m.OnFailure, spec.OnFailureQueue, spec.OnFailureARN, spec.OnFailureNone)
+	return nil, fmt.Errorf("on_failure %q is not one of %s, %s, %s, %s", m.OnFailure, spec.OnFailureQueue, spec.OnFailureBucket, spec.OnFailureARN, spec.OnFailureNone)
 }
 
-// grant lets the function's role deliver to the destinations.
+// grant lets the function's role deliver to the destinations. For the
+// bucket, Lambda needs to list it and to put objects in it (and no more:
+// reading and deleting failure records is for xflow redrive, with the
+// user's credentials).
 func (d *destinations) grant(p *policy) {
 	p.allow(queueSendActions, d.queues...)
 	p.allow(topicPublishActions, d.topics...)
+	if d.bucketUsed {
+		p.allow(bucketListActions, d.bucket.BucketArn())
+		p.allow(bucketPutActions, d.bucket.ArnForObjects(jsii.String("*")))
+	}
+}
+
+// activeTracing turns on Lambda's X-Ray active tracing of fn. It sets the
+// L1 property rather than the L2 Tracing prop, which would add the
+// permission to write traces as a separate AWS::IAM::Policy: xflow keeps
+// each role's permissions inline, in one resource, so the caller grants
+// xrayActions in its role's policy. An existing role is used as it is: it
+// must allow them.
+func activeTracing(fn awslambda.Function) {
+	fn.Node().DefaultChild().(awslambda.CfnFunction).SetTracingConfig(&awslambda.CfnFunction_TracingConfigProperty{Mode: jsii.String("Active")})
 }
 
 func appendNew(list []*string, s *string) []*string {

@@ -28,6 +28,11 @@ var (
 	// description to an on-failure destination.
 	queueSendActions    = []string{"sqs:SendMessage"}
 	topicPublishActions = []string{"sns:Publish"}
+	// bucketListActions and bucketPutActions deliver a failed batch, whole,
+	// to the stack's failure bucket: what Lambda's documentation asks of
+	// the execution role for an S3 on-failure destination.
+	bucketListActions = []string{"s3:ListBucket"}
+	bucketPutActions  = []string{"s3:PutObject"}
 
 	// logsToKinesisActions and logsToFirehoseActions are what CloudWatch
 	// Logs needs to deliver a subscription filter to a Kinesis stream or a
@@ -50,13 +55,21 @@ var (
 		"ec2:AssignPrivateIpAddresses",
 		"ec2:UnassignPrivateIpAddresses",
 	}
+
+	// xrayActions are what Lambda's active tracing needs of the function's
+	// role: what the CDK's Tracing.ACTIVE grants. X-Ray's PutTraceSegments
+	// and PutTelemetryRecords accept no resource but "*".
+	xrayActions = []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 )
 
 // wildcardAllowed tells whether an action may be granted on Resource "*".
-func wildcardAllowed(action string) bool { return slices.Contains(vpcActions, action) }
+func wildcardAllowed(action string) bool {
+	return slices.Contains(vpcActions, action) || slices.Contains(xrayActions, action)
+}
 
 // policy collects the statements of one function's own role. Each allow
-// names its resources; nothing is granted on "*" except vpcActions.
+// names its resources; nothing is granted on "*" except vpcActions and
+// xrayActions.
 //
 // The statements are plain values, turned into the CDK's PolicyDocument in
 // one call (PolicyDocument.fromJson), which renders them exactly as
@@ -77,10 +90,14 @@ func (p *policy) allow(actions []string, resources ...*string) {
 	})
 }
 
-func (p *policy) allowVPC() {
+func (p *policy) allowVPC() { p.allowAll(vpcActions) }
+
+// allowAll grants actions on Resource "*": only for those wildcardAllowed
+// accepts, which take no narrower resource.
+func (p *policy) allowAll(actions []string) {
 	p.statements = append(p.statements, map[string]any{
 		"Effect":   "Allow",
-		"Action":   vpcActions,
+		"Action":   actions,
 		"Resource": []string{"*"},
 	})
 }

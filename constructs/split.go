@@ -345,10 +345,12 @@ func fits(resources, bytes int, s *spec.Spec, kind, prefix string) bool {
 
 // stackOverhead counts what a stack holds besides its units: the alarm
 // topic and its e-mail subscriptions in the first stack (the one stack, or
-// the root bucket of streams), and in a stack with log groups (any but a
+// the root bucket of streams), in a stack with log groups (any but a
 // stream stack) what log shipping needs once per stack: the role of a
 // Kinesis or Firehose destination, or a Lambda destination's permissions
-// (one for the functions' log groups, one for the tracking log groups).
+// (one for the functions' log groups, one for the tracking log groups),
+// and in a stack of functions the failure bucket, when any function uses
+// one.
 func stackOverhead(s *spec.Spec, kind, prefix string) (resources, bytes int) {
 	first := kind == StackAll || (kind == StackStreams && strings.Trim(prefix, "0") == "")
 	if m := s.Monitoring; m != nil && m.TopicName != "" && first {
@@ -363,18 +365,46 @@ func stackOverhead(s *spec.Spec, kind, prefix string) (resources, bytes int) {
 		resources += n
 		bytes += bytesPerResource * 2 * n
 	}
+	// The failure bucket is counted in every stack that may hold a
+	// function, whether its functions use it or not: generous, and it keeps
+	// the layout independent of which bucket a function lands in.
+	if (kind == StackAll || kind == StackFunctions) && usesBucket(s) {
+		resources += bucketResources
+		bytes += bucketBytes
+	}
 	return resources, bytes
 }
 
-// failureKinds tells whether mappings send failures to xflow's queue and
-// to an ARN.
+// failureKinds tells whether mappings send failures to xflow's queue, and
+// whether to a destination watched by Lambda's DestinationDeliveryFailures
+// (an ARN, or the stack's failure bucket).
 func failureKinds(mappings ...spec.Mapping) (ownQueue, external bool) {
 	for _, m := range mappings {
 		ownQueue = ownQueue || usesOwnQueue(m)
-		external = external || m.OnFailure == spec.OnFailureARN
+		external = external || m.OnFailure == spec.OnFailureARN || m.OnFailure == spec.OnFailureBucket
 	}
 	return ownQueue, external
 }
+
+// usesBucket tells whether a spec sends any function's failures to a
+// failure bucket.
+func usesBucket(s *spec.Spec) bool {
+	for i := range s.Functions {
+		for _, sub := range s.Functions[i].Subscriptions {
+			if sub.OnFailure == spec.OnFailureBucket {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Failure bucket: the bucket and its TLS-only policy, once per stack that
+// holds functions.
+const (
+	bucketResources = 2
+	bucketBytes     = 2500
+)
 
 // watchResources counts the alarms (Alarms.watch) and subscription filters
 // (LogShipping.Subscribe) of a function with logGroups log groups.

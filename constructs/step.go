@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -37,6 +38,9 @@ type StepProps struct {
 	// Logs, when set, ships the function's log group to the central
 	// destination.
 	Logs LogShipping
+	// FailureBucket is the stack's failure bucket (NewFailureBucket), for
+	// the subscriptions whose on_failure is bucket; required by them.
+	FailureBucket awss3.IBucket
 }
 
 // Step is one config lambda: its function, its log group, its role and one
@@ -80,7 +84,8 @@ func (s *step) LogSubscription() awslogs.CfnSubscriptionFilter {
 // NewStep adds a config lambda. Its own role, when it has one, allows
 // exactly: writing its own log group; reading the streams it subscribes
 // to; writing the streams it emits; delivering to its failure
-// destinations; and, in a VPC, managing its network interfaces.
+// destinations; in a VPC, managing its network interfaces; and with
+// tracing, writing to X-Ray.
 //
 // The function's log group is created here, with the spec's retention, so
 // that Lambda never creates one that lives forever. With props.Alarms and
@@ -121,7 +126,7 @@ func NewStep(scope constructs.Construct, id string, props *StepProps) (Step, err
 	if err != nil {
 		return nil, fmt.Errorf("function %s: %w", f.Name, err)
 	}
-	dest := &destinations{scope: this}
+	dest := &destinations{scope: this, bucket: props.FailureBucket}
 	targets := make([]*string, len(f.Subscriptions))
 	for i, s := range f.Subscriptions {
 		if targets[i], err = dest.of(s.Mapping); err != nil {
@@ -131,14 +136,18 @@ func NewStep(scope constructs.Construct, id string, props *StepProps) (Step, err
 	this.queue = dest.queue
 
 	this.role = props.Role
+	var p *policy
 	if this.role == nil {
-		p := &policy{}
+		p = &policy{}
 		p.allow(logWriteActions, this.logGroup.LogGroupArn())
 		p.allow(streamReadActions, streamArns(reads)...)
 		p.allow(streamWriteActions, streamArns(writes)...)
 		dest.grant(p)
 		if props.Network != nil {
 			p.allowVPC()
+		}
+		if f.Tracing {
+			p.allowAll(xrayActions)
 		}
 		this.role = newRole(this, "xflow: execution role of the Lambda function "+f.Name, p)
 	}
@@ -170,6 +179,9 @@ func NewStep(scope constructs.Construct, id string, props *StepProps) (Step, err
 	if props.Role == nil {
 		ownRoleDependency(this.function)
 	}
+	if f.Tracing {
+		activeTracing(this.function)
+	}
 
 	var fnName *string
 	if len(f.Subscriptions) > 0 {
@@ -180,7 +192,7 @@ func NewStep(scope constructs.Construct, id string, props *StepProps) (Step, err
 			subscribe(this, "Subscription-"+s.Event, fnName, reads[i], s.Mapping, targets[i]))
 	}
 	this.alarms = props.Alarms.watch(this, watched{
-		function: f.Name, subscribed: len(f.Subscriptions) > 0, queue: dest.queue, external: dest.external,
+		function: f.Name, subscribed: len(f.Subscriptions) > 0, queue: dest.queue, external: dest.external || dest.bucketUsed,
 	})
 	if props.Logs != nil {
 		this.subscription = props.Logs.Subscribe(this, "LogSubscription", this.logGroup, names.FunctionLogGroup(f.Name))

@@ -106,6 +106,12 @@ func describe(raw object, v any) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
+	// The objects of a bucket: {"Fn::Join": ["", [{"Fn::GetAtt": …}, "/*"]]}.
+	if j, ok := v.(object)["Fn::Join"].([]any); ok && len(j) == 2 && j[0] == "" {
+		if parts := list(j[1]); len(parts) == 2 && parts[1] == "/*" {
+			return describe(raw, parts[0]) + "/*"
+		}
+	}
 	id, ok := getAtt(v)
 	if !ok {
 		b, _ := json.Marshal(v)
@@ -130,6 +136,8 @@ func describe(raw object, v any) string {
 			}
 		}
 		return "queue:" + id
+	case "AWS::S3::Bucket":
+		return "bucket:" + id
 	}
 	return "resource:" + id
 }

@@ -155,6 +155,9 @@ func NewWorkflowTracker(scope constructs.Construct, id string, props *WorkflowTr
 		p.allow(logWriteActions, this.track.LogGroupArn(), this.logGroup.LogGroupArn())
 		p.allow(streamReadActions, streamArns(streams)...)
 		dest.grant(p)
+		if t.Tracing {
+			p.allowAll(xrayActions)
+		}
 		this.role = newRole(this, "xflow: execution role of the tracker "+t.Name, p)
 	}
 
@@ -184,6 +187,9 @@ func NewWorkflowTracker(scope constructs.Construct, id string, props *WorkflowTr
 	})
 	if props.Role == nil {
 		ownRoleDependency(this.function)
+	}
+	if t.Tracing {
+		activeTracing(this.function)
 	}
 
 	fnName := this.function.FunctionName()

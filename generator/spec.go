@@ -84,6 +84,7 @@ func Resolve(c *config.Config, appDir string, artifacts map[string]*build.Artifa
 				ReportBatchItemFailures: true,
 				OnFailure:               spec.OnFailureQueue,
 			},
+			Tracing: c.General.Tracing == config.TracingActive,
 		})
 	}
 	if m := c.Monitoring; m != nil {
@@ -120,6 +121,7 @@ func resolveFunction(c *config.Config, scheme names.Scheme, l config.Lambda, app
 		LogRetentionDays: l.LogRetentionDays,
 		Emits:            c.EmitsOf(l.Name),
 		Environment:      map[string]string{},
+		Tracing:          l.Tracing == config.TracingActive,
 	}
 	for k, v := range l.Environment {
 		f.Environment[k] = v
@@ -181,9 +183,11 @@ func resolveFunction(c *config.Config, scheme names.Scheme, l config.Lambda, app
 				ReportBatchItemFailures: st.ReportBatchItemFailures,
 			}
 			switch st.OnFailure {
-			case "queue":
+			case config.OnFailureQueue:
 				m.OnFailure = spec.OnFailureQueue
-			case "none":
+			case config.OnFailureBucket:
+				m.OnFailure = spec.OnFailureBucket
+			case config.OnFailureNone:
 				m.OnFailure = spec.OnFailureNone
 			default:
 				m.OnFailure, m.OnFailureTarget = spec.OnFailureARN, st.OnFailure

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xflowhq/xflow/redrive"
 	"github.com/xflowhq/xflow/track"
 )
 
@@ -21,7 +22,9 @@ import (
 // failures/<function>.jsonl, Lambda's on-failure record, with the
 // execution ids (partition keys) of its records read back from the
 // stream, so that track and the server can say which executions lost an
-// event.
+// event. What redrive did with it is in failures/redriven/<function>.jsonl
+// (see redriveMark): the failures file itself is only appended to, by
+// the mappings.
 type DeadLetter struct {
 	Function            string          `json:"function"`
 	Condition           string          `json:"condition"` // RetryAttemptsExhausted or RecordAgeExceeded
@@ -31,8 +34,96 @@ type DeadLetter struct {
 	EndSequenceNumber   string          `json:"end_sequence_number"`
 	BatchSize           int             `json:"batch_size"`
 	ExecutionIDs        []string        `json:"execution_ids"`
-	Error               string          `json:"error,omitempty"` // the function's last error on the batch
+	Error               string          `json:"error,omitempty"` // the function's last error on the batch, or its last redrive's
 	Record              json.RawMessage `json:"record"`          // as Lambda writes it
+	// RequestID is the record's requestContext.requestId; Line its line
+	// in the failures file (from 1).
+	RequestID string `json:"request_id"`
+	Line      int    `json:"line"`
+	// Redriven is when redrive delivered the batch; zero while it waits.
+	Redriven time.Time `json:"redriven,omitzero"`
+}
+
+// redriveMark is one line of failures/redriven/<function>.jsonl: what a
+// redrive did with a dead letter. The last mark of a dead letter counts.
+type redriveMark struct {
+	Key     string    `json:"key"` // deadLetterKey
+	Time    time.Time `json:"time"`
+	Outcome string    `json:"outcome"` // redrive.OutcomeRedriven or redrive.OutcomeFailed
+	Error   string    `json:"error,omitempty"`
+}
+
+// deadLetterKey names a dead letter among its function's: its request id
+// (one per invocation given up) and its batch.
+func deadLetterKey(requestID, start, end string) string {
+	return requestID + "/" + start + "/" + end
+}
+
+// redrivenPath is the file of a function's redrive marks.
+func redrivenPath(stateDir, function string) string {
+	return filepath.Join(stateDir, "failures", "redriven", function+".jsonl")
+}
+
+// readMarks reads the last redrive mark of each dead letter of a function.
+func readMarks(stateDir, function string) (map[string]redriveMark, error) {
+	marks := map[string]redriveMark{}
+	f, err := os.Open(redrivenPath(stateDir, function))
+	if errors.Is(err, fs.ErrNotExist) {
+		return marks, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m redriveMark
+		if json.Unmarshal(sc.Bytes(), &m) != nil || m.Key == "" {
+			continue // a line cut short by a crash
+		}
+		marks[m.Key] = m
+	}
+	return marks, sc.Err()
+}
+
+// writeMark appends a redrive mark, fsynced: like deleting an SQS
+// message, marking a batch redriven must outlive a crash, or it would be
+// delivered again.
+func writeMark(stateDir, function string, m redriveMark) error {
+	line, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	path := redrivenPath(stateDir, function)
+	failuresMu.Lock()
+	defer failuresMu.Unlock()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("mark the batch: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if size := fi.Size(); size > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, size-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	if _, err = f.Write(append(line, '\n')); err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Truncate(fi.Size())
+		return fmt.Errorf("mark the batch in %s: %w", path, err)
+	}
+	return nil
 }
 
 // DeadLetters reads every dead letter of a state folder, oldest first per
@@ -50,9 +141,16 @@ func DeadLetters(stateDir string) ([]DeadLetter, error) {
 		if err != nil {
 			return nil, err
 		}
+		marks, err := readMarks(stateDir, fn)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(nil, 1<<20)
+		n := 0
 		for sc.Scan() {
+			n++
 			var rec onFailure
 			line := sc.Bytes()
 			if err := json.Unmarshal(line, &rec); err != nil {
@@ -67,6 +165,16 @@ func DeadLetters(stateDir string) ([]DeadLetter, error) {
 				BatchSize:           b.BatchSize,
 				Error:               rec.XflowError,
 				Record:              append(json.RawMessage(nil), line...),
+				RequestID:           rec.RequestContext.RequestID,
+				Line:                n,
+			}
+			if m, ok := marks[deadLetterKey(d.RequestID, d.StartSequenceNumber, d.EndSequenceNumber)]; ok {
+				switch m.Outcome {
+				case redrive.OutcomeRedriven:
+					d.Redriven = m.Time
+				case redrive.OutcomeFailed:
+					d.Error = m.Error
+				}
 			}
 			d.Time, _ = time.Parse(isoMillis, rec.Timestamp)
 			if _, name, ok := strings.Cut(b.StreamARN, ":stream/"); ok {
@@ -147,8 +255,8 @@ func TrackDeadLetters(stateDir string) func(ctx context.Context, executionID str
 		}
 		var out []track.DeadLetter
 		for _, d := range all {
-			if !slices.Contains(d.ExecutionIDs, executionID) {
-				continue
+			if !slices.Contains(d.ExecutionIDs, executionID) || !d.Redriven.IsZero() {
+				continue // a batch redriven is no longer given up
 			}
 			out = append(out, track.DeadLetter{
 				Function:            d.Function,
@@ -165,23 +273,25 @@ func TrackDeadLetters(stateDir string) func(ctx context.Context, executionID str
 	}
 }
 
-// failuresState sums up the failure files of a state folder: it changes
-// whenever one is written.
+// failuresState sums up the failure files of a state folder and their
+// redrive marks: it changes whenever one is written.
 func failuresState(stateDir string) (string, error) {
-	entries, err := os.ReadDir(filepath.Join(stateDir, "failures"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
 	var b strings.Builder
-	for _, e := range entries {
-		fi, err := e.Info()
+	for _, dir := range []string{filepath.Join(stateDir, "failures"), filepath.Join(stateDir, "failures", "redriven")} {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, "%s %d %d\n", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+		for _, e := range entries {
+			fi, err := e.Info()
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&b, "%s/%s %d %d\n", filepath.Base(dir), e.Name(), fi.Size(), fi.ModTime().UnixNano())
+		}
 	}
 	return b.String(), nil
 }

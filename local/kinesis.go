@@ -191,6 +191,9 @@ type kinesisServer struct {
 	started time.Time
 	ln      net.Listener
 	srv     *http.Server
+	// control serves controlPath: the runtime's redrive for other
+	// processes.
+	control http.Handler
 }
 
 // kinesisTarget prefixes X-Amz-Target.
@@ -202,11 +205,17 @@ const kinesisTarget = "Kinesis_20131202."
 const maxKinesisRequest = 8 << 20
 
 func startKinesisServer(streams *Streams) (*kinesisServer, error) {
+	return startKinesisServerWith(streams, nil)
+}
+
+// startKinesisServerWith starts the server with its control route (see
+// Runtime.controlHandler), nil for none.
+func startKinesisServerWith(streams *Streams, control http.Handler) (*kinesisServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for the local Kinesis API: %w", err)
 	}
-	k := &kinesisServer{streams: streams, started: time.Now(), ln: ln}
+	k := &kinesisServer{streams: streams, started: time.Now(), ln: ln, control: control}
 	k.srv = &http.Server{Handler: k, ReadHeaderTimeout: 10 * time.Second}
 	// HTTP/2 without TLS as well as HTTP/1.1: the AWS SDK for JavaScript's
 	// Kinesis client speaks only HTTP/2, which over plain http:// it
@@ -226,6 +235,10 @@ func (k *kinesisServer) close(ctx context.Context) error {
 }
 
 func (k *kinesisServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == controlPath && k.control != nil {
+		k.control.ServeHTTP(w, r)
+		return
+	}
 	// Every answer of AWS names its request, and SDKs report it with
 	// errors.
 	w.Header().Set("x-amzn-RequestId", newRequestID())

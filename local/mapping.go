@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xflowhq/xflow/constructs/spec"
+	"github.com/xflowhq/xflow/redrive"
 )
 
 // target is what a mapping invokes: a function's workers, or a tracker
@@ -433,42 +434,23 @@ func batchItemFailure(resp []byte, batch []Record) (int, *FunctionError) {
 	return first, nil
 }
 
-// kinesisEventRecord is a record as Lambda delivers it from Kinesis.
-type kinesisEventRecord struct {
-	Kinesis struct {
-		KinesisSchemaVersion        string  `json:"kinesisSchemaVersion"`
-		PartitionKey                string  `json:"partitionKey"`
-		SequenceNumber              string  `json:"sequenceNumber"`
-		Data                        []byte  `json:"data"`
-		ApproximateArrivalTimestamp float64 `json:"approximateArrivalTimestamp"`
-	} `json:"kinesis"`
-	EventSource       string `json:"eventSource"`
-	EventVersion      string `json:"eventVersion"`
-	EventID           string `json:"eventID"`
-	EventName         string `json:"eventName"`
-	InvokeIdentityArn string `json:"invokeIdentityArn"`
-	AWSRegion         string `json:"awsRegion"`
-	EventSourceARN    string `json:"eventSourceARN"`
+// payload is the Kinesis event of a batch, as Lambda sends it (the shape
+// redrive sends too).
+func (m *mapping) payload(batch []Record) []byte {
+	return redrive.Event(redriveRecords(batch), redrive.EventSource{
+		StreamARN: m.streamARN, ShardID: shardID, Region: m.rt.region, InvokeIdentityARN: m.rt.roleARN,
+	})
 }
 
-func (m *mapping) payload(batch []Record) []byte {
-	recs := make([]kinesisEventRecord, len(batch))
-	for i, r := range batch {
-		k := &recs[i]
-		k.Kinesis.KinesisSchemaVersion = "1.0"
-		k.Kinesis.PartitionKey = r.PartitionKey
-		k.Kinesis.SequenceNumber = r.SequenceNumber()
-		k.Kinesis.Data = r.Data
-		k.Kinesis.ApproximateArrivalTimestamp = float64(r.Arrival.UnixMilli()) / 1000
-		k.EventSource = "aws:kinesis"
-		k.EventVersion = "1.0"
-		k.EventID = shardID + ":" + r.SequenceNumber()
-		k.EventName = "aws:kinesis:record"
-		k.InvokeIdentityArn = m.rt.roleARN
-		k.AWSRegion = m.rt.region
-		k.EventSourceARN = m.streamARN
+// kinesisEventRecord is a record as Lambda delivers it from Kinesis.
+type kinesisEventRecord = redrive.EventRecord
+
+// redriveRecords are records of a stream as redrive takes them.
+func redriveRecords(recs []Record) []redrive.Record {
+	out := make([]redrive.Record, len(recs))
+	for i, r := range recs {
+		out[i] = redrive.Record{SequenceNumber: r.SequenceNumber(), PartitionKey: r.PartitionKey, Data: r.Data, Arrival: r.Arrival}
 	}
-	out, _ := json.Marshal(map[string]any{"Records": recs})
 	return out
 }
 

@@ -79,6 +79,9 @@ type Runtime struct {
 	functions []*function
 	mappings  []*mapping
 
+	// redriveMu lets one redrive run at a time (Redrive).
+	redriveMu sync.Mutex
+
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	done     chan struct{}
@@ -180,7 +183,11 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 	if err := r.writeBootstraps(); err != nil {
 		return err
 	}
-	if r.kinesis, err = startKinesisServer(r.streams); err != nil {
+	control, err := r.newControl()
+	if err != nil {
+		return err
+	}
+	if r.kinesis, err = startKinesisServerWith(r.streams, control); err != nil {
 		return err
 	}
 	scheme := names.New(r.cfg.General.NamePrefix)
@@ -438,6 +445,7 @@ func (r *Runtime) release() {
 	}
 	if r.lock != nil {
 		os.Remove(filepath.Join(r.stateDir, "runtime.json"))
+		os.Remove(filepath.Join(r.stateDir, tokenFile))
 		r.lock.Close() // releases the flock
 		r.lock = nil
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/names"
 	"github.com/xflowhq/xflow/publish"
+	"github.com/xflowhq/xflow/redrive"
 	"github.com/xflowhq/xflow/track"
 )
 
@@ -45,6 +46,10 @@ type AWS struct {
 	// limiter paces every request's CloudWatch Logs reads together: the
 	// quota is per account, not per request.
 	limiter *track.Limiter
+	// health reads the trackers' mappings, queues and iterator age;
+	// redriver redrives.
+	health   func(ctx context.Context, tracker string) (*track.TrackerState, error)
+	redriver *redrive.AWS
 }
 
 // maxIdleConnsPerHost keeps connections to AWS open for as many requests
@@ -69,6 +74,8 @@ func NewAWS(cfg aws.Config, c *config.Config) *AWS {
 		publisher: publish.New(kin, c),
 		logs:      cloudwatchlogs.NewFromConfig(cfg),
 		limiter:   track.NewLimiter(track.DefaultRate),
+		health:    track.AWSTrackerState(cfg),
+		redriver:  redrive.NewAWS(cfg, c),
 	}
 }
 
@@ -85,6 +92,18 @@ func (a *AWS) Publish(ctx context.Context, rec *publish.Record) (publish.Result,
 // Track reads the execution's tracking log and its producers' logs.
 func (a *AWS) Track(ctx context.Context, workflowID, executionID string) (*track.Report, error) {
 	return track.Track(ctx, a.logs, a.config, workflowID, executionID, track.Options{Limiter: a.limiter})
+}
+
+// CheckTracker checks the workflow's tracker of a report not found or in
+// progress: its log, its mappings, its failure queue, its iterator age.
+func (a *AWS) CheckTracker(ctx context.Context, rep *track.Report) error {
+	return track.CheckTracker(ctx, a.logs, a.config, rep, track.HealthOptions{Limiter: a.limiter, State: a.health})
+}
+
+// Redrive delivers again what the functions of a workflow gave up on of
+// one execution, from their failure queues and the stacks' buckets.
+func (a *AWS) Redrive(ctx context.Context, workflowID, executionID string, dryRun bool) (*redrive.ExecutionReport, error) {
+	return redrive.ForExecution(ctx, a.config, workflowID, executionID, dryRun, a.redriver.Redrive)
 }
 
 // Executions lists a workflow's executions from the log streams of its

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/publish"
 	"github.com/xflowhq/xflow/track"
 )
@@ -43,6 +44,8 @@ const (
 	codeStreamNotFound     = "stream_not_found"     // 503: the workflow is not deployed
 	codeAWSThrottled       = "aws_throttled"        // 503: AWS throttled the call; retry later
 	codeAWSTimeout         = "aws_timeout"          // 504: AWS did not answer in time
+	codeInvalidStatus      = "invalid_status"       // 400: ?status= is not a status
+	codeRuntimeNotRunning  = "runtime_not_running"  // 503: locally, no runtime runs the state folder (for a moment)
 )
 
 // statusClientClosedRequest is nginx's status for a client that left
@@ -103,6 +106,10 @@ func errorOf(ctx context.Context, err error) *Error {
 		return errorf(http.StatusNotFound, codeUnknownWorkflow, "", "%v", err)
 	case errors.Is(err, track.ErrInvalidExecutionID):
 		return errorf(http.StatusBadRequest, codeInvalidExecutionID, "", "%v", err)
+	case errors.Is(err, local.ErrNotRunning):
+		e := errorf(http.StatusServiceUnavailable, codeRuntimeNotRunning, "", "no local runtime runs the state folder at the moment; the server starts one within seconds: try again")
+		e.retryAfter = 2
+		return e
 	case errors.Is(err, ErrInvalidPageToken):
 		return errorf(http.StatusBadRequest, codeInvalidCursor, paramCursor,
 			"the cursor is not valid any more (a page token expires after a day); start again from the first page (leave cursor out)")

@@ -94,6 +94,9 @@ func (s *Server) track(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.backend.CheckTracker(ctx, rep); err != nil {
+		return err
+	}
 	setJSONHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	return rep.WriteJSON(w)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/publish"
+	"github.com/xflowhq/xflow/redrive"
 	"github.com/xflowhq/xflow/track"
 )
 
@@ -135,6 +136,20 @@ type fakeBackend struct {
 	publish    func(ctx context.Context, rec *publish.Record) (publish.Result, error)
 	track      func(ctx context.Context, workflowID, executionID string) (*track.Report, error)
 	executions func(ctx context.Context, workflowID string, limit int, token string) (ExecutionsPage, error)
+	// checkTracker may be nil: the tracker is healthy.
+	checkTracker func(ctx context.Context, rep *track.Report) error
+	redrive      func(ctx context.Context, workflowID, executionID string, dryRun bool) (*redrive.ExecutionReport, error)
+}
+
+func (f *fakeBackend) CheckTracker(ctx context.Context, rep *track.Report) error {
+	if f.checkTracker == nil {
+		return nil
+	}
+	return f.checkTracker(ctx, rep)
+}
+
+func (f *fakeBackend) Redrive(ctx context.Context, workflowID, executionID string, dryRun bool) (*redrive.ExecutionReport, error) {
+	return f.redrive(ctx, workflowID, executionID, dryRun)
 }
 
 func (f *fakeBackend) Executions(ctx context.Context, workflowID string, limit int, token string) (ExecutionsPage, error) {

@@ -8,6 +8,7 @@ import (
 	"github.com/xflowhq/xflow/local"
 	"github.com/xflowhq/xflow/names"
 	"github.com/xflowhq/xflow/publish"
+	"github.com/xflowhq/xflow/redrive"
 	"github.com/xflowhq/xflow/track"
 )
 
@@ -21,6 +22,8 @@ type Local struct {
 	publisher *publish.Publisher
 	logs      *local.Logs
 	track     track.Options
+	health    track.HealthOptions
+	redrive   func(ctx context.Context, opts redrive.Options) (*redrive.Report, error)
 	close     func() error
 }
 
@@ -33,6 +36,8 @@ func NewLocal(rt *local.Runtime) *Local {
 		publisher: publish.New(rt.Streams(), rt.Config()),
 		logs:      rt.Logs(),
 		track:     local.TrackOptions(rt.StateDir()),
+		health:    local.HealthOptions(rt.StateDir()),
+		redrive:   rt.Redrive,
 		close:     func() error { return nil },
 	}
 }
@@ -56,7 +61,13 @@ func OpenLocal(c *config.Config, stateDir string) (*Local, error) {
 		publisher: publish.New(streams, c),
 		logs:      logs,
 		track:     local.TrackOptions(stateDir),
-		close:     func() error { return errors.Join(streams.Close(), logs.Close()) },
+		health:    local.HealthOptions(stateDir),
+		// Whichever runtime runs the folder when asked: that one, or the
+		// one this server starts when it stops.
+		redrive: func(ctx context.Context, opts redrive.Options) (*redrive.Report, error) {
+			return local.Redrive(ctx, stateDir, c, opts)
+		},
+		close: func() error { return errors.Join(streams.Close(), logs.Close()) },
 	}, nil
 }
 
@@ -73,6 +84,18 @@ func (l *Local) Publish(ctx context.Context, rec *publish.Record) (publish.Resul
 // the local log store.
 func (l *Local) Track(ctx context.Context, workflowID, executionID string) (*track.Report, error) {
 	return track.Track(ctx, l.logs, l.config, workflowID, executionID, l.track)
+}
+
+// CheckTracker checks the workflow's tracker of a report not found or in
+// progress: its log in the log store, the batches it gave up on.
+func (l *Local) CheckTracker(ctx context.Context, rep *track.Report) error {
+	return track.CheckTracker(ctx, l.logs, l.config, rep, l.health)
+}
+
+// Redrive delivers again, through the runtime, what the functions of a
+// workflow gave up on of one execution.
+func (l *Local) Redrive(ctx context.Context, workflowID, executionID string, dryRun bool) (*redrive.ExecutionReport, error) {
+	return redrive.ForExecution(ctx, l.config, workflowID, executionID, dryRun, l.redrive)
 }
 
 // Executions lists a workflow's executions from the log streams of its

@@ -263,8 +263,12 @@ func TestTrackReport(t *testing.T) {
 	if err := json.Unmarshal(a.Body, &got); err != nil {
 		t.Fatal(err)
 	}
+	// What xflow track --json does: the report, then the tracker check.
 	rep, err := m.backend.Track(context.Background(), "compute_word_count", "ex-r")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.backend.CheckTracker(context.Background(), rep); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer

@@ -8,6 +8,7 @@
 //	GET  /workflows                                            the workflows of the config and their flows
 //	GET  /workflows/{workflow_id}/executions?limit=&cursor=    its executions, newest first, paged
 //	GET  /workflows/{workflow_id}/executions/{execution_id}    the same report as /track/...
+//	POST /workflows/{workflow_id}/executions/{execution_id}/redrive   redrives what functions gave up on of it
 //	GET  /  and /assets/{name}                                 the tracking page (page.go), no token needed
 //
 // Every answer is JSON; errors are {"error": {"code", "message"}} with a
@@ -37,6 +38,7 @@ import (
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/publish"
+	"github.com/xflowhq/xflow/redrive"
 	"github.com/xflowhq/xflow/track"
 )
 
@@ -54,6 +56,14 @@ type Backend interface {
 	// from the page token ("" for the first page). A token the backend
 	// refuses is ErrInvalidPageToken.
 	Executions(ctx context.Context, workflowID string, limit int, token string) (ExecutionsPage, error)
+	// CheckTracker looks at the workflow's tracker when a report's
+	// execution is not found or in progress (track.CheckTracker), so that
+	// a failing tracker is not taken for an execution that never started.
+	CheckTracker(ctx context.Context, rep *track.Report) error
+	// Redrive delivers again every failure record that holds a record of
+	// an execution, each to the function that gave it up only
+	// (redrive.ForExecution).
+	Redrive(ctx context.Context, workflowID, executionID string, dryRun bool) (*redrive.ExecutionReport, error)
 }
 
 // Defaults of Options.
@@ -71,6 +81,9 @@ const (
 	// groups at CloudWatch Logs' few calls per second.
 	DefaultPublishTimeout = 30 * time.Second
 	DefaultTrackTimeout   = 90 * time.Second
+	// DefaultRedriveTimeout bounds a redrive: it invokes functions, one
+	// batch after another.
+	DefaultRedriveTimeout = 10 * time.Minute
 	// DefaultShutdownTimeout is how long a stop waits for requests in
 	// flight.
 	DefaultShutdownTimeout = 30 * time.Second
@@ -93,9 +106,9 @@ type Options struct {
 	// Logger receives one line per request and the server's events;
 	// slog.Default() when nil.
 	Logger *slog.Logger
-	// PublishTimeout, TrackTimeout and ShutdownTimeout: the defaults above
-	// when zero.
-	PublishTimeout, TrackTimeout, ShutdownTimeout time.Duration
+	// PublishTimeout, TrackTimeout, RedriveTimeout and ShutdownTimeout:
+	// the defaults above when zero.
+	PublishTimeout, TrackTimeout, RedriveTimeout, ShutdownTimeout time.Duration
 	// ReadTimeout bounds the reading of a request, body included; a body
 	// slower than that gets 408. DefaultReadTimeout when zero.
 	ReadTimeout time.Duration
@@ -113,7 +126,7 @@ type Server struct {
 	version   string
 	log       *slog.Logger
 
-	publishTimeout, trackTimeout, shutdownTimeout, readTimeout time.Duration
+	publishTimeout, trackTimeout, redriveTimeout, shutdownTimeout, readTimeout time.Duration
 	// tokenErr is what is wrong with the token given (blank, padded); Serve
 	// refuses to start with it.
 	tokenErr     error
@@ -138,6 +151,7 @@ func New(opts Options) *Server {
 		log:             cmp.Or(opts.Logger, slog.Default()),
 		publishTimeout:  cmp.Or(opts.PublishTimeout, DefaultPublishTimeout),
 		trackTimeout:    cmp.Or(opts.TrackTimeout, DefaultTrackTimeout),
+		redriveTimeout:  cmp.Or(opts.RedriveTimeout, DefaultRedriveTimeout),
 		shutdownTimeout: cmp.Or(opts.ShutdownTimeout, DefaultShutdownTimeout),
 		readTimeout:     cmp.Or(opts.ReadTimeout, DefaultReadTimeout),
 		tokenErr:        CheckToken(opts.Token),
@@ -179,6 +193,7 @@ func (s *Server) routes() []route {
 		{method: http.MethodGet, path: "/workflows", handle: s.workflows},
 		{method: http.MethodGet, path: "/workflows/{workflow_id}/executions", handle: s.executions},
 		{method: http.MethodGet, path: "/workflows/{workflow_id}/executions/{execution_id}", handle: s.track},
+		{method: http.MethodPost, path: "/workflows/{workflow_id}/executions/{execution_id}/redrive", handle: s.redrive},
 		{method: http.MethodGet, path: "/{$}", handle: s.page.index, public: true},
 		{method: http.MethodGet, path: "/assets/{name}", handle: s.page.asset, public: true},
 	}

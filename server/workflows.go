@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/names"
@@ -14,7 +15,17 @@ import (
 const (
 	paramLimit  = "limit"
 	paramCursor = "cursor"
+	paramStatus = "status"
 )
+
+// maxFilterCalls bounds the pages of executions one filtered request reads
+// (?status=): a workflow with few executions of that status among many
+// answers a short page with a cursor to read on, rather than keep the
+// client waiting.
+const maxFilterCalls = 5
+
+// filterStatuses are the statuses ?status= takes.
+var filterStatuses = []track.Status{track.StatusFinished, track.StatusFailed, track.StatusInProgress, track.StatusNotFound}
 
 // Workflows is the answer of GET /workflows.
 type Workflows struct {
@@ -76,9 +87,11 @@ func (s *Server) workflows(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, s.described)
 }
 
-// executions serves GET /workflows/{workflow_id}/executions?limit=&cursor=:
+// executions serves GET /workflows/{workflow_id}/executions?limit=&cursor=&status=:
 // a page of the workflow's executions, newest first by the time of their
-// last event, each with its status.
+// last event, each with its status. With status, only the executions of
+// that status: up to limit of them, from as many pages of executions as
+// maxFilterCalls allows, and a cursor to read on when there may be more.
 func (s *Server) executions(w http.ResponseWriter, r *http.Request) error {
 	workflowID := r.PathValue("workflow_id")
 	if _, err := track.CheckWorkflow(s.config, workflowID); err != nil {
@@ -95,19 +108,37 @@ func (s *Server) executions(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	var status track.Status
+	if q.Has(paramStatus) {
+		status = track.Status(q.Get(paramStatus))
+		if !slices.Contains(filterStatuses, status) {
+			return errorf(http.StatusBadRequest, codeInvalidStatus, paramStatus, "status %q is not one of finished, failed, in_progress, not_found; leave it out for every execution", clip(q.Get(paramStatus)))
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.trackTimeout)
 	defer cancel()
-	page, err := s.backend.Executions(ctx, workflowID, limit, token)
-	if err != nil {
-		return err
+	ans := Executions{WorkflowID: workflowID, Executions: []ExecutionSummary{}}
+	for calls := 0; ; calls++ {
+		page, err := s.backend.Executions(ctx, workflowID, limit-len(ans.Executions), token)
+		if err != nil {
+			return err
+		}
+		sums, err := s.summaries(ctx, workflowID, page.Executions)
+		if err != nil {
+			return err
+		}
+		for _, sum := range sums {
+			if status == "" || sum.Status == status {
+				ans.Executions = append(ans.Executions, sum)
+			}
+		}
+		token = page.Next
+		if status == "" || token == "" || len(ans.Executions) >= limit || calls+1 == maxFilterCalls {
+			break
+		}
 	}
-	sums, err := s.summaries(ctx, workflowID, page.Executions)
-	if err != nil {
-		return err
-	}
-	ans := Executions{WorkflowID: workflowID, Executions: sums}
-	if page.Next != "" {
-		c := encodeCursor(workflowID, page.Next)
+	if token != "" {
+		c := encodeCursor(workflowID, token)
 		ans.NextCursor = &c
 	}
 	return writeJSON(w, http.StatusOK, ans)

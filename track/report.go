@@ -27,6 +27,7 @@ const (
 	// StatusNotFound: no event of the execution was seen. The execution
 	// id may be wrong, or its first event not tracked yet.
 	StatusNotFound Status = "not_found"
+	// StatusTrackerFailing is in health.go.
 )
 
 // State is the state of one event of an execution.
@@ -101,6 +102,10 @@ type Report struct {
 	// stream of the next expected event, or of the event before it, makes
 	// the execution failed: the event will not come.
 	Damage []Damage `json:"damage,omitempty"`
+	// Tracker is what CheckTracker found of the workflow's tracker, when
+	// it looked (the execution was not found or in progress); with
+	// Tracker.Failing, Status is StatusTrackerFailing.
+	Tracker *TrackerHealth `json:"tracker,omitempty"`
 }
 
 // Damage is a stretch of a stream that could not be read back, in which

@@ -32,7 +32,16 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		return b.Flush()
 	}
+	if r.Status == StatusTrackerFailing && r.Tracker != nil {
+		fmt.Fprintf(b, "%s: the tracker of this workflow is failing: %s\n", head, r.Tracker.Reason)
+		r.writeTracker(b)
+		if received == 0 {
+			return b.Flush()
+		}
+		fmt.Fprintf(b, "  %d of %d events received so far:\n", received, len(r.Events))
+	}
 	switch r.Status {
+	case StatusTrackerFailing:
 	case StatusNotFound:
 		fmt.Fprintf(b, "%s: not found: none of its events were seen in %s\n", head, r.LogGroup)
 		fmt.Fprintf(b, "  check the execution id and the workflow; or the execution has not started, or its first event is not tracked yet\n")
@@ -70,6 +79,38 @@ func (r *Report) WriteText(w io.Writer) error {
 	r.writeDamage(b)
 	r.writeUnparsed(b)
 	return b.Flush()
+}
+
+// writeTracker says what is wrong with a failing tracker, and what it
+// means for the report.
+func (r *Report) writeTracker(b *bufio.Writer) {
+	h := r.Tracker
+	fmt.Fprintf(b, "  track reads what the tracker %s writes: the execution's events may well have been published, and show once the tracker works again\n", h.Function)
+	if n := len(h.Errors); n > 0 {
+		fmt.Fprintf(b, "  %s, its last error line%s in %s since %s:\n", h.Function, plural(n), h.LogGroup, h.Since.Format(timeFormat))
+		for _, l := range h.Errors[max(0, n-3):] {
+			writeLine(b, l)
+		}
+	}
+	if d := h.FailureQueueDepth; d != nil && *d > 0 {
+		fmt.Fprintf(b, "  its failure queue %s holds %d batch%s it gave up on\n", h.FailureQueue, *d, pluralES(*d))
+	}
+	for _, m := range h.Mappings {
+		if m.State == "Enabled" && !strings.HasPrefix(m.LastProcessingResult, "PROBLEM") {
+			continue
+		}
+		line := "  its mapping from stream " + m.Stream + ": " + m.State
+		if m.StateReason != "" {
+			line += " (" + m.StateReason + ")"
+		}
+		if m.LastProcessingResult != "" {
+			line += ", last processing result: " + m.LastProcessingResult
+		}
+		fmt.Fprintln(b, line)
+	}
+	for _, u := range h.Unchecked {
+		fmt.Fprintf(b, "  not checked: %s\n", u)
+	}
 }
 
 // writeDamage lists the records of the execution lost to damaged bytes.

@@ -96,6 +96,14 @@ func copyFiles(t *testing.T, from string) string {
 // 0.
 func startPageServer(t *testing.T, config, token string, flags ...string) (string, *syncBuffer) {
 	t.Helper()
+	url, log, _ := runPageServer(t, config, token, flags...)
+	return url, log
+}
+
+// runPageServer is startPageServer that also returns a stop function, for
+// a test that stops the server before its end; stopping twice stops once.
+func runPageServer(t *testing.T, config, token string, flags ...string) (string, *syncBuffer, func()) {
+	t.Helper()
 	args := append([]string{"server", "-c", config, "--local", "--addr", "127.0.0.1:0"}, flags...)
 	cmd := exec.Command("xflow", args...)
 	cmd.Env = append(os.Environ(), envToken+"="+token, envAddr+"=")
@@ -106,25 +114,29 @@ func startPageServer(t *testing.T, config, token string, flags ...string) (strin
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("xflow server on %s: %v after SIGTERM, want exit 0; its log:\n%s", config, err, stderr)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Errorf("xflow server on %s: %v after SIGTERM, want exit 0; its log:\n%s", config, err, stderr)
+				}
+			case <-time.After(45 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Errorf("xflow server on %s did not stop 45s after SIGTERM; its log:\n%s", config, stderr)
 			}
-		case <-time.After(45 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("xflow server on %s did not stop 45s after SIGTERM; its log:\n%s", config, stderr)
-		}
-		if t.Failed() {
-			t.Logf("log of xflow server on %s:\n%s", config, stderr)
-		}
-	})
+			if t.Failed() {
+				t.Logf("log of xflow server on %s:\n%s", config, stderr)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		if m := listeningRe.FindStringSubmatch(stderr.String()); m != nil {
-			return "http://" + m[1] + m[2], stderr
+			return "http://" + m[1] + m[2], stderr, stop
 		}
 		select {
 		case err := <-exited:
@@ -133,7 +145,7 @@ func startPageServer(t *testing.T, config, token string, flags ...string) (strin
 		}
 	}
 	t.Fatalf("xflow server on %s is not listening after 2 minutes:\n%s", config, stderr)
-	return "", nil
+	return "", nil, nil
 }
 
 // browser is a headless Chromium tab that records every request the page

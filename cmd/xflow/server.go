@@ -56,8 +56,9 @@ func newServerCmd(s streams) *cobra.Command {
   POST /publish  {"stream": EVENT, "event": {"execution_id": ...}}   as xflow publish
   GET  /track/workflows/WORKFLOW_ID/executions/EXECUTION_ID     as xflow track --json
   GET  /workflows                                               the workflows and their flows
-  GET  /workflows/WORKFLOW_ID/executions?limit=N&cursor=C       executions, newest first, paged
+  GET  /workflows/WORKFLOW_ID/executions?limit=N&cursor=C&status=S   executions, newest first, paged
   GET  /workflows/WORKFLOW_ID/executions/EXECUTION_ID           as /track/...
+  POST /workflows/WORKFLOW_ID/executions/EXECUTION_ID/redrive   as xflow redrive, for one execution
   GET  /                                                        the tracking page (a browser)
 
 Answers are JSON; errors are {"error": {"code": ..., "message": ...}} with
@@ -67,8 +68,9 @@ config, 405 for a wrong method, 413 for an event over the 1 MiB of a Kinesis
 record, 502/503/504 when AWS fails or cannot be reached.
 
 The page at / draws each workflow's flow, lists its executions with their
-status, shows one execution event by event with the failing functions' logs,
-and starts executions; it asks for the token when the server has one.
+status (or the failed ones only), shows one execution event by event with the
+failing functions' logs and a Redrive button when it failed, and starts
+executions; it asks for the token when the server has one.
 
 With --local the workflow runs on this machine instead of AWS, as with xflow
 run: the runtime starts in this process on the state folder (.xflow beside

@@ -27,6 +27,12 @@ not, the events seen that are not in the flow, and the next expected event.
 When the execution has not finished, the functions that should produce the
 next event are named, with their failing log lines for this execution.
 
+When the execution is not found or in progress, track also checks the
+workflow's tracker (its error lines since the execution's first event, the
+batches it gave up on, its mappings, how far behind its streams it is): when
+the tracker is what fails, the report says "the tracker of this workflow is
+failing" with its error, instead of "not found" or "in progress".
+
 The exit status is 0 for a report, whatever the execution's state (an
 execution none of whose events were seen is "not found"); 1 when the workflow
 is not in the config or AWS fails; 2 for a usage error. --json prints the
@@ -53,24 +59,31 @@ runtime's state folder instead of AWS.`,
 				return err
 			}
 			var (
-				logs track.LogsAPI
-				opts track.Options
+				logs   track.LogsAPI
+				opts   track.Options
+				health track.HealthOptions
 			)
 			if useLocal {
 				l, err := local.OpenLogs(stateDir(c, state))
 				if err != nil {
 					return err
 				}
-				logs, opts = l, local.TrackOptions(stateDir(c, state))
+				logs, opts, health = l, local.TrackOptions(stateDir(c, state)), local.HealthOptions(stateDir(c, state))
 			} else {
 				awsCfg, err := awsconfig.Load(cmd.Context(), c)
 				if err != nil {
 					return err
 				}
 				logs = cloudwatchlogs.NewFromConfig(awsCfg)
+				opts.Limiter = track.NewLimiter(track.DefaultRate)
+				health = track.HealthOptions{Limiter: opts.Limiter, State: track.AWSTrackerState(awsCfg)}
 			}
 			rep, err := track.Track(cmd.Context(), logs, c, workflowID, executionID, opts)
 			if err != nil {
+				return err
+			}
+			// Not found or in progress: is the tracker what fails?
+			if err := track.CheckTracker(cmd.Context(), logs, c, rep, health); err != nil {
 				return err
 			}
 			if jsonOut {

@@ -124,6 +124,9 @@ type Function struct {
 	// Emits are the events whose streams the function may write.
 	Emits         []string       `json:"emits,omitempty"`
 	Subscriptions []Subscription `json:"subscriptions,omitempty"`
+	// Tracing turns on Lambda's X-Ray active tracing, with the permission
+	// to write traces.
+	Tracing bool `json:"tracing,omitempty"`
 }
 
 // Code kinds.
@@ -152,8 +155,11 @@ type Code struct {
 // Failure destination kinds.
 const (
 	OnFailureQueue = "queue" // an SQS queue per function, made by xflow
-	OnFailureARN   = "arn"   // an existing SQS queue or SNS topic
-	OnFailureNone  = "none"  // discard (records still age out by MaxRecordAge)
+	// OnFailureBucket is an S3 bucket per stack, made by xflow: Lambda
+	// writes the whole failed batch there, records included.
+	OnFailureBucket = "bucket"
+	OnFailureARN    = "arn"  // an existing SQS queue or SNS topic
+	OnFailureNone   = "none" // discard (records still age out by MaxRecordAge)
 )
 
 // Mapping is how Lambda reads a stream for one subscriber. Every value is
@@ -168,8 +174,8 @@ type Mapping struct {
 	BisectOnError           bool   `json:"bisect_on_error"`
 	ParallelizationFactor   int    `json:"parallelization_factor"`
 	ReportBatchItemFailures bool   `json:"report_batch_item_failures"`
-	// OnFailure is OnFailureQueue, OnFailureARN (with OnFailureTarget) or
-	// OnFailureNone.
+	// OnFailure is OnFailureQueue, OnFailureBucket, OnFailureARN (with
+	// OnFailureTarget) or OnFailureNone.
 	OnFailure       string `json:"on_failure"`
 	OnFailureTarget string `json:"on_failure_target,omitempty"`
 }
@@ -191,6 +197,8 @@ type Tracker struct {
 	MemoryMB         int      `json:"memory_mb"`
 	TimeoutSeconds   int      `json:"timeout_seconds"`
 	Mapping          Mapping  `json:"mapping"`
+	// Tracing turns on Lambda's X-Ray active tracing of the tracker.
+	Tracing bool `json:"tracing,omitempty"`
 }
 
 // VPC is an existing network the functions join.

@@ -193,6 +193,9 @@ func (t *Tracker) check(v *validator, at string, events map[string]bool) {
 		seen[e] = true
 	}
 	t.Mapping.check(v, at+".mapping")
+	if t.Mapping.OnFailure == OnFailureBucket {
+		v.addf(at+".mapping.on_failure", "is %q, which only functions use; a tracker sends failures to %q", OnFailureBucket, OnFailureQueue)
+	}
 }
 
 func (c Code) check(v *validator, at string) {
@@ -253,7 +256,7 @@ func (m Mapping) check(v *validator, at string) {
 		v.addf(at+".batch_window_seconds", "%d is out of range 0..%d", w, MaxBatchWindow)
 	}
 	switch m.OnFailure {
-	case "", OnFailureQueue, OnFailureNone:
+	case "", OnFailureQueue, OnFailureBucket, OnFailureNone:
 		if m.OnFailureTarget != "" {
 			v.addf(at+".on_failure_target", "is set but on_failure is %q; a target is only used with %q", m.OnFailure, OnFailureARN)
 		}
@@ -262,7 +265,7 @@ func (m Mapping) check(v *validator, at string) {
 			v.add(at+".on_failure_target", err)
 		}
 	default:
-		v.addf(at+".on_failure", "%q is not one of %s, %s, %s", m.OnFailure, OnFailureQueue, OnFailureARN, OnFailureNone)
+		v.addf(at+".on_failure", "%q is not one of %s, %s, %s, %s", m.OnFailure, OnFailureQueue, OnFailureBucket, OnFailureARN, OnFailureNone)
 	}
 }
 

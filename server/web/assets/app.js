@@ -1,15 +1,16 @@
 // xflow's tracking page: plain JavaScript, no framework, no build step.
 //
 // It is a client of the server's JSON API like any other: GET /workflows,
-// GET /workflows/{id}/executions, GET /workflows/{id}/executions/{ex} and
-// POST /publish, with the bearer token the user gives when the server has
+// GET /workflows/{id}/executions, GET /workflows/{id}/executions/{ex},
+// POST /publish and POST /workflows/{id}/executions/{ex}/redrive, with the bearer token the user gives when the server has
 // one (kept in sessionStorage, for this tab only). Views are chosen by the
 // URL's fragment, so that every view has a link:
 //
 //   #/                                  the workflows of the config
 //   #/workflows/{id}                    one workflow: its flow, a form that
 //                                       starts an execution, its executions
-//   #/workflows/{id}/executions/{ex}    one execution, event by event
+//   #/workflows/{id}/executions/{ex}    one execution, event by event, and
+//                                       a Redrive button when it failed
 //
 // Everything is built with DOM calls and textContent, never innerHTML:
 // events carry user data. No inline script, style or handler: the page's
@@ -22,6 +23,10 @@
   const PAGE_SIZE = 20;
   const EXECUTION_REFRESH_MS = 2000;
   const LIST_REFRESH_MS = 5000;
+  // After a redrive the execution is followed this long even while it
+  // still reads as failed: its old failure lines stay in the function's log
+  // until its next event is tracked.
+  const AFTER_REDRIVE_MS = 120000;
   // Kinesis limits, as the server checks them (publish.Prepare).
   const MAX_RECORD_BYTES = 1048576;
   const MAX_LOG_STREAM_NAME = 512;
@@ -242,6 +247,8 @@
       }
       case 'not_found':
         return 'Not tracked yet';
+      case 'tracker_failing':
+        return 'The tracker of this workflow is failing' + (s.tracker && s.tracker.reason ? ': ' + s.tracker.reason : '');
       default:
         return s.status;
     }
@@ -522,13 +529,15 @@
     const older = h('button', { type: 'button', class: 'secondary', disabled: true }, 'Older →');
     const refresh = h('button', { type: 'button', class: 'secondary' }, 'Refresh');
     const where = h('span', { class: 'muted' });
+    const failedOnly = h('input', { type: 'checkbox', id: 'filter-failed' });
 
     async function load(focusAfter) {
       stopTimers();
       const cursor = cursors[pageIndex];
       let page;
       try {
-        page = await api('/workflows/' + enc(wf.id) + '/executions?limit=' + PAGE_SIZE + (cursor ? '&cursor=' + enc(cursor) : ''));
+        page = await api('/workflows/' + enc(wf.id) + '/executions?limit=' + PAGE_SIZE + (failedOnly.checked ? '&status=failed' : '') +
+          (cursor ? '&cursor=' + enc(cursor) : ''));
       } catch (err) {
         if (err instanceof AuthNeeded || v !== view) return;
         if (err.code === 'invalid_cursor') {
@@ -552,7 +561,7 @@
         shown = fingerprint;
         const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.execution : null;
         clear(body);
-        add(body, executionsTable(wf, page.executions));
+        add(body, executionsTable(wf, page.executions, failedOnly.checked));
         if (focused) {
           const again = body.querySelector('a[data-execution="' + CSS.escape(focused) + '"]');
           if (again) again.focus();
@@ -575,18 +584,29 @@
       load(true);
     });
     refresh.addEventListener('click', () => load(false));
+    failedOnly.addEventListener('change', () => {
+      cursors.length = 1;
+      pageIndex = 0;
+      shown = '';
+      load(false);
+    });
     load(false);
 
     return h('section', { class: 'panel', 'aria-labelledby': 'executions-title' },
       h('div', { class: 'spread' },
         h('h2', { id: 'executions-title' }, 'Executions'),
-        refresh),
+        h('div', { class: 'actions' },
+          h('label', { class: 'filter', for: 'filter-failed' }, failedOnly, 'Failed only'),
+          refresh)),
       h('p', { class: 'hint' }, 'Newest first, by the time of their last event.'),
       body,
       h('div', { class: 'pager' }, newer, older, where));
   }
 
-  function executionsTable(wf, executions) {
+  function executionsTable(wf, executions, failedOnly) {
+    if (!executions.length && failedOnly) {
+      return h('p', { class: 'muted' }, 'No failed execution of ' + wf.id + ' on this page.');
+    }
     if (!executions.length) {
       return h('p', { class: 'muted' }, 'No execution of ' + wf.id + ' has been tracked yet. Start one with the form above.');
     }
@@ -623,13 +643,49 @@
     const checked = h('span', { class: 'muted' });
     const refresh = h('button', { type: 'button', class: 'secondary' }, 'Refresh');
     const content = h('div', { id: 'execution' }, h('p', { class: 'loading' }, 'Loading the execution…'));
+    // The redrive panel lives outside the report, which is redrawn on
+    // every change, so that its outcome stays in view.
+    const redriveButton = h('button', { type: 'button', id: 'redrive-button' }, 'Redrive');
+    const redriveResult = h('div', { id: 'redrive-result', role: 'status' });
+    const redrivePanel = h('section', { class: 'panel redrive', id: 'redrive', hidden: true, 'aria-labelledby': 'redrive-title' },
+      h('h2', { id: 'redrive-title' }, 'Redrive'),
+      h('p', { class: 'hint' }, 'Once the failing function is fixed (and deployed), deliver to it again the records of this execution it gave up on. ' +
+        'Only that function gets them: the other subscribers of their events do not see them again.'),
+      h('div', { class: 'actions' }, redriveButton),
+      redriveResult);
+    let followUntil = 0;
     add(main,
       crumbs({ href: '#/', text: 'Workflows' }, { href: workflowHref(wf.id), text: wf.id }, { text: exID }),
       heading('Execution ' + exID),
       just ? h('p', { class: 'panel notice', id: 'published' }, 'Published ' + wf.flow[0].event + ' as record ' + just.sequence_number +
         ' of ' + just.stream + '. Its events show here as the tracker records them.') : null,
       h('div', { class: 'spread' }, h('p', { class: 'live' }, live, ' ', checked), refresh),
+      redrivePanel,
       content);
+
+    redriveButton.addEventListener('click', async () => {
+      redriveButton.disabled = true;
+      redriveButton.textContent = 'Redriving…';
+      clear(redriveResult);
+      let res;
+      try {
+        res = await api('/workflows/' + enc(wf.id) + '/executions/' + enc(exID) + '/redrive', { method: 'POST', body: '{}' });
+      } catch (err) {
+        if (err instanceof AuthNeeded || v !== view) return;
+        add(redriveResult, h('p', { class: 'error' }, 'Not redriven: ' + err.message));
+        return;
+      } finally {
+        redriveButton.disabled = false;
+        redriveButton.textContent = 'Redrive';
+      }
+      if (v !== view) return;
+      add(redriveResult, h('p', { id: 'redrive-message' }, res.message),
+        h('ul', null, res.reports.flatMap((r) => r.batches.map((b) => h('li', { 'data-outcome': b.outcome },
+          h('strong', null, r.lambda), ' ', b.event || b.stream, ' ', h('span', { class: 'mono' }, b.start_sequence_number + '–' + b.end_sequence_number), ': ',
+          b.outcome.replace('_', ' '), b.new_error ? ': ' + b.new_error.split('\n')[0] : '')))));
+      if (res.redriven > 0) followUntil = Date.now() + AFTER_REDRIVE_MS;
+      load();
+    });
 
     let shown = '';
     const open = new Set(); // the payloads the user opened, kept across refreshes
@@ -658,15 +714,21 @@
         clear(content);
         add(content, ...executionView(wf, rep, open));
       }
-      const say = {
+      const following = rep.status === 'failed' && Date.now() < followUntil;
+      const say = following ? 'Redriven; waiting for the execution to move on, refreshing every ' + EXECUTION_REFRESH_MS / 1000 + ' s.' : {
         not_found: 'Waiting for its first event; refreshing every ' + EXECUTION_REFRESH_MS / 1000 + ' s.',
         in_progress: 'In progress; refreshing every ' + EXECUTION_REFRESH_MS / 1000 + ' s.',
         finished: 'The execution finished.',
         failed: 'The execution is stuck; Refresh to check again.',
+        tracker_failing: 'The tracker of this workflow is failing; refreshing every ' + EXECUTION_REFRESH_MS / 1000 + ' s.',
       }[rep.status] || rep.status;
       if (live.textContent !== say) live.textContent = say;
       checked.textContent = 'Checked ' + new Date(rep.checked_at).toLocaleTimeString() + '.';
-      if (rep.status === 'in_progress' || rep.status === 'not_found') later(load, EXECUTION_REFRESH_MS);
+      // A failed execution can be redriven; one that finished no longer
+      // needs it, though the outcome of a redrive stays in view.
+      redrivePanel.hidden = rep.status !== 'failed' && !redriveResult.firstChild;
+      redriveButton.hidden = rep.status !== 'failed';
+      if (rep.status === 'in_progress' || rep.status === 'not_found' || rep.status === 'tracker_failing' || following) later(load, EXECUTION_REFRESH_MS);
     }
     refresh.addEventListener('click', load);
     await load();
@@ -687,6 +749,15 @@
         h('dt', null, 'Next expected'), h('dd', { id: 'next-expected' }, rep.next_expected_event || (rep.status === 'finished' ? 'none: the flow is complete' : '—')),
         h('dt', null, 'Tracked in'), h('dd', null, h('code', null, rep.log_group), ' / ', h('code', null, rep.log_stream)))));
 
+    if (rep.tracker && rep.tracker.failing) {
+      const t = rep.tracker;
+      out.push(h('section', { class: 'panel problem', id: 'tracker', 'aria-labelledby': 'tracker-title' },
+        h('h2', { id: 'tracker-title' }, 'The tracker of this workflow is failing'),
+        h('p', null, t.reason),
+        h('p', { class: 'hint' }, 'This page shows what the tracker ', h('code', null, t.function),
+          ' writes: the execution\'s events may well have been published, and show here once the tracker works again.'),
+        (t.errors || []).length ? logLines(t.errors.slice(-3)) : null));
+    }
     if (rep.status === 'not_found' && !rep.log_group_found) {
       out.push(h('p', { class: 'panel notice' }, 'The workflow\'s tracking log group ' + rep.log_group + ' does not exist: ' +
         (rep.hint || 'the workflow is not deployed where the server looks.')));
