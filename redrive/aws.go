@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/xflowhq/xflow/config"
 	"github.com/xflowhq/xflow/internal/didyoumean"
@@ -42,6 +44,7 @@ type (
 		DeleteMessage(ctx context.Context, params *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 		SendMessage(ctx context.Context, params *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 		ChangeMessageVisibility(ctx context.Context, params *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+		GetQueueAttributes(ctx context.Context, params *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 	}
 	S3API interface {
 		ListObjectsV2(ctx context.Context, params *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
@@ -306,7 +309,7 @@ func (s *awsSource) readQueue(ctx context.Context, arn string, max int) ([]*Fail
 			return out, notes, fmt.Errorf("receive from the failure queue %s: %w", url, err)
 		}
 		if len(resp.Messages) == 0 {
-			return out, notes, nil
+			return out, append(notes, s.hiddenNote(ctx, url, len(out)+len(foreign))...), nil
 		}
 		for _, m := range resp.Messages {
 			h := queueHandle{url: url, receipt: aws.ToString(m.ReceiptHandle), body: []byte(aws.ToString(m.Body))}
@@ -327,6 +330,26 @@ func (s *awsSource) readQueue(ctx context.Context, arn string, max int) ([]*Fail
 	}
 	notes = append(notes, fmt.Sprintf("%s may hold more than the %d failure records one run reads: run again for the rest", url, max))
 	return out, notes, nil
+}
+
+// hiddenNote says when the queue holds messages that this run could not
+// see: another redrive (or another consumer) holds them, or a run that
+// stopped short, or an answer lost on the way and retried, left them hidden
+// for up to receiveVisibility. Without it such records would be passed over
+// in silence.
+func (s *awsSource) hiddenNote(ctx context.Context, url string, held int) []string {
+	resp, err := s.a.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible},
+	})
+	if err != nil {
+		return []string{fmt.Sprintf("could not tell whether %s holds failure records hidden from this run: %v", url, err)}
+	}
+	n, _ := strconv.Atoi(resp.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	if n -= held; n <= 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s holds about %d more failure record%s, hidden from this run: another redrive is reading them, or one that stopped less than %s ago received them; run again once they show", url, n, pluralS(n), fmt.Sprintf("%d minutes", int(receiveVisibility.Minutes())))}
 }
 
 // ownRecord tells whether a record names this function (its ARN may carry
@@ -673,3 +696,6 @@ func (s *awsSource) show(ctx context.Context, h queueHandle) {
 }
 
 var _ Source = (*awsSource)(nil)
+
+// pluralS is s under a name that a method's receiver named s cannot shadow.
+func pluralS(n int) string { return s(n) }

@@ -34,8 +34,10 @@ type fakeSource struct {
 	released []string
 }
 
-func (f *fakeSource) Function() string             { return "p-pack" }
-func (f *fakeSource) EventSource() (string, string) { return "eu-west-1", "arn:aws:iam::123456789012:role/pack" }
+func (f *fakeSource) Function() string { return "p-pack" }
+func (f *fakeSource) EventSource() (string, string) {
+	return "eu-west-1", "arn:aws:iam::123456789012:role/pack"
+}
 
 func (f *fakeSource) Failures(context.Context) ([]*Failure, []string, error) {
 	return f.failures, []string{"a note"}, nil
@@ -157,8 +159,10 @@ func TestRun(t *testing.T) {
 			lost:     2,
 		},
 		{
-			name:     "a partial batch response is a failure",
-			setup:    func(f *fakeSource) { f.respond = map[string]string{"e": `{"batchItemFailures":[{"itemIdentifier":"5"}]}`} },
+			name: "a partial batch response is a failure",
+			setup: func(f *fakeSource) {
+				f.respond = map[string]string{"e": `{"batchItemFailures":[{"itemIdentifier":"5"}]}`}
+			},
 			opts:     Options{Executions: []string{"e"}},
 			want:     []outcome{{"m-e", "failed"}},
 			invoked:  [][]string{{"5"}},

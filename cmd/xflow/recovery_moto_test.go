@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -429,6 +430,19 @@ func TestRecoveryOnMoto(t *testing.T) {
 		t.Errorf("after the dry run the queue holds %d messages visible, want 2", n)
 	}
 
+	// A record another consumer holds is not passed over in silence.
+	held, err := sc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 1, VisibilityTimeout: 60})
+	if err != nil || len(held.Messages) != 1 {
+		t.Fatalf("hide one message: %v, %d received", err, len(held.Messages))
+	}
+	code, out, errOut = xflow(t, "", "redrive", "-c", file, "ship", "--dry-run")
+	if code != 0 || !strings.Contains(out, "holds about 1 more failure record, hidden from this run") {
+		t.Errorf("redrive --dry-run with a message held elsewhere: exit %d, want a note of it\n%s\n%s", code, out, errOut)
+	}
+	if _, err := sc.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(queueURL), ReceiptHandle: held.Messages[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+		t.Fatal(err)
+	}
+
 	// 2: the redrive.
 	code, out, errOut = xflow(t, "", "redrive", "-c", file, "ship")
 	t.Logf("xflow redrive ship:\n%s%s", out, errOut)
@@ -495,7 +509,9 @@ func TestRecoveryOnMoto(t *testing.T) {
 	// 6: a failure object in Lambda's S3 format, with a record the stream
 	// never held any more (30 hours old) and one it holds.
 	router.route(noDocker)
-	data := func(ex string) string { return base64.StdEncoding.EncodeToString([]byte(`{"execution_id": "` + ex + `"}`)) }
+	data := func(ex string) string {
+		return base64.StdEncoding.EncodeToString([]byte(`{"execution_id": "` + ex + `"}`))
+	}
 	event := fmt.Sprintf(`{"Records":[`+
 		`{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":"ex-gone","sequenceNumber":"0","data":"%s","approximateArrivalTimestamp":%.3f},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000000:0","eventName":"aws:kinesis:record","eventSourceARN":"%s"},`+
 		`{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":"ex-b","sequenceNumber":"%s","data":"%s","approximateArrivalTimestamp":%.3f},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000000:%s","eventName":"aws:kinesis:record","eventSourceARN":"%s"}]}`,
@@ -537,24 +553,42 @@ func TestRecoveryOnMoto(t *testing.T) {
 type sqstypesName = sqstypes.QueueAttributeName
 
 // receiveAll returns the bodies of the messages of a queue and makes them
-// visible again.
+// visible again. It counts the queue's messages first and receives until it
+// has seen each: a receive whose answer was lost and retried by the SDK
+// (seen under load) hides its messages for the visibility timeout, so they
+// are received again a second later instead of being missed.
 func receiveAll(t *testing.T, sc *sqs.Client, queueURL string) []string {
 	t.Helper()
 	ctx := context.Background()
-	var bodies []string
-	for {
-		out, err := sc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, VisibilityTimeout: 30, WaitTimeSeconds: 1})
+	attrs, err := sc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
+		AttributeNames: []sqstypesName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int
+	for _, v := range attrs.Attributes {
+		var n int
+		fmt.Sscan(v, &n)
+		total += n
+	}
+	bodies := map[string]string{}
+	receipts := map[string]string{}
+	for deadline := time.Now().Add(20 * time.Second); len(bodies) < total && time.Now().Before(deadline); {
+		out, err := sc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, VisibilityTimeout: 1, WaitTimeSeconds: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(out.Messages) == 0 {
-			return bodies
-		}
 		for _, m := range out.Messages {
-			bodies = append(bodies, aws.ToString(m.Body))
-			defer sc.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(queueURL), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0})
+			bodies[aws.ToString(m.MessageId)] = aws.ToString(m.Body)
+			receipts[aws.ToString(m.MessageId)] = aws.ToString(m.ReceiptHandle)
 		}
 	}
+	for _, r := range receipts {
+		sc.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(queueURL), ReceiptHandle: aws.String(r), VisibilityTimeout: 0})
+	}
+	out := slices.Collect(maps.Values(bodies))
+	slices.Sort(out)
+	return out
 }
 
 func mustURL(t *testing.T, s string) *url.URL {
