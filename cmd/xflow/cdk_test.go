@@ -129,3 +129,24 @@ func stackStatus(t *testing.T, cfn *cloudformation.Client, name string) string {
 	}
 	return string(out.Stacks[0].StackStatus)
 }
+
+// TestDevNullIsNoTerminal: destroy reading its answer from /dev/null (a
+// character device) must ask for --yes, not take an empty answer.
+func TestDevNullIsNoTerminal(t *testing.T) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for name, in := range map[string]io.Reader{"/dev/null": null, "a pipe": r, "a reader": strings.NewReader("y\n")} {
+		if isTerminalFile(in) {
+			t.Errorf("%s is taken for a terminal", name)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/xflowhq/xflow/deploy"
 )
@@ -17,14 +18,12 @@ import (
 // tests replace it.
 var stdinIsTerminal = isTerminalFile
 
-// isTerminalFile says whether in is a terminal (a character device).
+// isTerminalFile says whether in is a terminal. A character device is not
+// enough: /dev/null is one, and a destroy run with stdin from /dev/null
+// would read an empty answer instead of asking for --yes.
 func isTerminalFile(in io.Reader) bool {
 	f, ok := in.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func newDestroyCmd(s streams) *cobra.Command {
