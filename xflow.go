@@ -10,7 +10,7 @@ import "embed"
 // AppSources are the packaged sources; _test.go files are skipped when
 // they are written out.
 //
-//go:embed go.mod go.sum names/*.go constructs/*.go constructs/spec/*.go constructs/trackerbuild/*.go tracker/*.go tracker/lambda/*.go
+//go:embed go.mod go.sum internal/names/*.go constructs/*.go constructs/spec/*.go internal/trackerbuild/*.go internal/tracker/*.go internal/tracker/lambda/*.go
 var AppSources embed.FS
 
 // Module is this module's path, which the generated app replaces with its

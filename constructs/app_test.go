@@ -12,7 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/xflowhq/xflow/internal/cfnlint"
-	"github.com/xflowhq/xflow/names"
+	"github.com/xflowhq/xflow/internal/names"
 )
 
 // TestWordcountTemplate is acceptance 1 of the synth issue: the seed's

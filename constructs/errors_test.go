@@ -12,7 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/xflowhq/xflow/constructs/spec"
-	"github.com/xflowhq/xflow/tracker"
+	"github.com/xflowhq/xflow/internal/tracker"
 )
 
 // TestNewWorkflowAppErrors: a spec that cannot be built is an error, not a

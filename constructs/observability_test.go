@@ -15,7 +15,7 @@ import (
 
 	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/cfnlint"
-	"github.com/xflowhq/xflow/names"
+	"github.com/xflowhq/xflow/internal/names"
 )
 
 // alarmsOf returns the alarms of a template by what they watch (a function

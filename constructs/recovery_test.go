@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/xflowhq/xflow/internal/cfnlint"
-	"github.com/xflowhq/xflow/names"
+	"github.com/xflowhq/xflow/internal/names"
 )
 
 // TestTracingActive: a function with tracing gets Lambda's active tracing

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/xflowhq/xflow/constructs/spec"
-	"github.com/xflowhq/xflow/names"
+	"github.com/xflowhq/xflow/internal/names"
 )
 
 // Stack splitting: which stack each stream, step and tracker of a spec goes

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/xflowhq/xflow/constructs/trackerbuild"
+	"github.com/xflowhq/xflow/internal/trackerbuild"
 )
 
 // stageFile puts a copy of a single-file source alone in a folder and

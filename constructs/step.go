@@ -15,7 +15,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/xflowhq/xflow/constructs/spec"
-	"github.com/xflowhq/xflow/names"
+	"github.com/xflowhq/xflow/internal/names"
 )
 
 // StepProps configure a Step.

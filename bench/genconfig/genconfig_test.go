@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 )
 
 // TestGeneratedConfigsLoad: configs of several sizes are valid xflow

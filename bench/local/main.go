@@ -33,8 +33,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
-	"github.com/xflowhq/xflow/config"
-	"github.com/xflowhq/xflow/local"
+	"github.com/xflowhq/xflow/internal/config"
+	"github.com/xflowhq/xflow/internal/local"
 )
 
 var cpuProfile string

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
-	"github.com/xflowhq/xflow/names"
-	"github.com/xflowhq/xflow/tracker"
+	"github.com/xflowhq/xflow/internal/names"
+	"github.com/xflowhq/xflow/internal/tracker"
 )
 
 // Options shape a run.

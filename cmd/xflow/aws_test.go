@@ -18,8 +18,8 @@ import (
 
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/kinesistest"
-	"github.com/xflowhq/xflow/names"
-	"github.com/xflowhq/xflow/tracker"
+	"github.com/xflowhq/xflow/internal/names"
+	"github.com/xflowhq/xflow/internal/tracker"
 )
 
 // xflow runs the CLI in-process and returns its exit status and output.

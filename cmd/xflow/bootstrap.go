@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/deploy"
+	"github.com/xflowhq/xflow/internal/deploy"
 )
 
 func newBootstrapCmd(s streams) *cobra.Command {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/exampletest"
-	"github.com/xflowhq/xflow/names"
+	"github.com/xflowhq/xflow/internal/names"
 )
 
 // The region of TestBootstrapDeployDiffDestroyOnMoto: no other test uses

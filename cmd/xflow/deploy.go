@@ -3,8 +3,8 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/deploy"
-	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/deploy"
+	"github.com/xflowhq/xflow/internal/generator"
 )
 
 func newDeployCmd(s streams) *cobra.Command {

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/xflowhq/xflow/deploy"
+	"github.com/xflowhq/xflow/internal/deploy"
 )
 
 // stdinIsTerminal says whether destroy may ask its question on stdin;

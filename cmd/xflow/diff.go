@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/deploy"
+	"github.com/xflowhq/xflow/internal/deploy"
 )
 
 func newDiffCmd(s streams) *cobra.Command {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/scaffold"
+	"github.com/xflowhq/xflow/internal/scaffold"
 )
 
 func newInitCmd(s streams) *cobra.Command {

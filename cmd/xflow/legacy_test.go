@@ -20,12 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/xflowhq/xflow/config"
-	"github.com/xflowhq/xflow/deploy"
+	"github.com/xflowhq/xflow/internal/config"
+	"github.com/xflowhq/xflow/internal/deploy"
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/kinesistest"
-	"github.com/xflowhq/xflow/names"
-	"github.com/xflowhq/xflow/tracker"
+	"github.com/xflowhq/xflow/internal/names"
+	"github.com/xflowhq/xflow/internal/tracker"
 )
 
 // TestFromOriginal translates the original command lines, and leaves the

@@ -27,10 +27,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/exampletest"
 	"github.com/xflowhq/xflow/internal/pipeline"
-	"github.com/xflowhq/xflow/local"
+	"github.com/xflowhq/xflow/internal/local"
 )
 
 // needTool skips a test when a tool it needs is missing, visibly, and

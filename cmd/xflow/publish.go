@@ -8,11 +8,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/awsconfig"
 	"github.com/xflowhq/xflow/internal/pipeline"
-	"github.com/xflowhq/xflow/local"
-	"github.com/xflowhq/xflow/publish"
+	"github.com/xflowhq/xflow/internal/local"
+	"github.com/xflowhq/xflow/internal/publish"
 )
 
 // maxStdin bounds what publish reads from stdin: far above a Kinesis

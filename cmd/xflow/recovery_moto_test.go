@@ -35,13 +35,13 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/xflowhq/xflow/deploy"
-	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/deploy"
+	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/cfnlint"
 	"github.com/xflowhq/xflow/internal/kinesistest"
-	"github.com/xflowhq/xflow/names"
-	"github.com/xflowhq/xflow/tracker"
+	"github.com/xflowhq/xflow/internal/names"
+	"github.com/xflowhq/xflow/internal/tracker"
 )
 
 // recoveryConfig is the workflow of the recovery tests on moto: ship sends

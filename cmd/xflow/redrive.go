@@ -12,14 +12,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/awsconfig"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/pipeline"
-	"github.com/xflowhq/xflow/local"
-	"github.com/xflowhq/xflow/names"
-	"github.com/xflowhq/xflow/redrive"
-	"github.com/xflowhq/xflow/track"
+	"github.com/xflowhq/xflow/internal/local"
+	"github.com/xflowhq/xflow/internal/names"
+	"github.com/xflowhq/xflow/internal/redrive"
+	"github.com/xflowhq/xflow/internal/track"
 )
 
 func newRedriveCmd(s streams) *cobra.Command {

@@ -11,12 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/pipeline"
-	"github.com/xflowhq/xflow/local"
-	"github.com/xflowhq/xflow/publish"
-	"github.com/xflowhq/xflow/track"
+	"github.com/xflowhq/xflow/internal/local"
+	"github.com/xflowhq/xflow/internal/publish"
+	"github.com/xflowhq/xflow/internal/track"
 )
 
 // stopGrace is how long a stopping runtime lets invocations in flight

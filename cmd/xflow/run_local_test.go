@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xflowhq/xflow/config"
-	"github.com/xflowhq/xflow/local"
+	"github.com/xflowhq/xflow/internal/config"
+	"github.com/xflowhq/xflow/internal/local"
 )
 
 // TestRunCheckRepair: on a state folder where one record's bytes were

@@ -13,14 +13,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/config"
-	"github.com/xflowhq/xflow/deploy"
-	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/config"
+	"github.com/xflowhq/xflow/internal/deploy"
+	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/awsconfig"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/pipeline"
-	"github.com/xflowhq/xflow/local"
-	"github.com/xflowhq/xflow/server"
+	"github.com/xflowhq/xflow/internal/local"
+	"github.com/xflowhq/xflow/internal/server"
 )
 
 // Environment variables of xflow server.

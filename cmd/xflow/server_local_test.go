@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xflowhq/xflow/local"
+	"github.com/xflowhq/xflow/internal/local"
 )
 
 // TestServerLocalAttach: `xflow server --local` on a state folder where

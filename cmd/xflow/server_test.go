@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/xflowhq/xflow/config"
-	"github.com/xflowhq/xflow/deploy"
+	"github.com/xflowhq/xflow/internal/config"
+	"github.com/xflowhq/xflow/internal/deploy"
 )
 
 type httpAnswer struct {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/pipeline"
 )

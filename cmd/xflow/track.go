@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xflowhq/xflow/internal/awsconfig"
-	"github.com/xflowhq/xflow/local"
-	"github.com/xflowhq/xflow/track"
+	"github.com/xflowhq/xflow/internal/local"
+	"github.com/xflowhq/xflow/internal/track"
 )
 
 func newTrackCmd(s streams) *cobra.Command {

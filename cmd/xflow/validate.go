@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/config"
-	"github.com/xflowhq/xflow/sources"
+	"github.com/xflowhq/xflow/internal/config"
+	"github.com/xflowhq/xflow/internal/sources"
 )
 
 func newValidateCmd(s streams) *cobra.Command {

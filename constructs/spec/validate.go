@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/xflowhq/xflow/names"
+	"github.com/xflowhq/xflow/internal/names"
 )
 
 // Limits AWS puts on the values of a spec.

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	sdkconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 )
 
 // Retries. CloudWatch Logs allows about 5 GetLogEvents or FilterLogEvents

@@ -48,7 +48,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/nodejs"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/wheeltest"
 )

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/nodejs"
 )
 

@@ -17,10 +17,10 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/xflowhq/xflow/config"
-	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/config"
+	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/build"
-	"github.com/xflowhq/xflow/sources"
+	"github.com/xflowhq/xflow/internal/sources"
 )
 
 // Layout is the .xflow folder beside a config: the generated app, the

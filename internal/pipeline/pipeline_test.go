@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/pipeline"
 )

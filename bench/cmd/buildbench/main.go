@@ -33,10 +33,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xflowhq/xflow/config"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/wheeltest"
-	"github.com/xflowhq/xflow/scaffold"
+	"github.com/xflowhq/xflow/internal/scaffold"
 )
 
 func main() {

@@ -46,7 +46,7 @@ import (
 	"time"
 
 	"github.com/xflowhq/xflow/bench/genconfig"
-	"github.com/xflowhq/xflow/generator"
+	"github.com/xflowhq/xflow/internal/generator"
 )
 
 func main() {
