@@ -3,17 +3,22 @@ package generator
 import (
 	"context"
 	"flag"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/xflowhq/xflow/internal/config"
+	"github.com/xflowhq/xflow"
 	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -90,7 +95,7 @@ func TestPackagedSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"xflow/go.mod", "xflow/go.sum", "xflow/names/names.go", "xflow/constructs/spec/spec.go", "xflow/tracker/lambda/main.go", "go.sum"} {
+	for _, want := range []string{"xflow/go.mod", "xflow/go.sum", "xflow/internal/names/names.go", "xflow/constructs/spec/spec.go", "xflow/internal/tracker/lambda/main.go", "go.sum"} {
 		if _, ok := files[want]; !ok {
 			t.Errorf("%s is not packaged", want)
 		}
@@ -104,6 +109,64 @@ func TestPackagedSources(t *testing.T) {
 			if string(repo) != string(b) {
 				t.Errorf("%s differs from the repository's copy", p)
 			}
+		}
+	}
+}
+
+// TestGeneratedAppImportsPublicAPI: the code of a generated app (what a
+// user edits) imports from xflow only its public packages, constructs and
+// constructs/spec; and the packaged module holds those, go.mod and go.sum,
+// and the internal packages they build on, nothing else of xflow.
+func TestGeneratedAppImportsPublicAPI(t *testing.T) {
+	public := map[string]bool{xflow.Module + "/constructs": true, xflow.Module + "/constructs/spec": true}
+	cases, _ := filepath.Glob("testdata/*/xflow.yaml")
+	for _, cfg := range cases {
+		c := load(t, cfg)
+		files, err := Generate(c, Options{AppDir: t.TempDir(), Artifacts: artifacts(t, c)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, b := range files {
+			if packaged, ok := strings.CutPrefix(p, "xflow/"); ok {
+				dir := path.Dir(packaged)
+				if packaged != "go.mod" && packaged != "go.sum" && !public[xflow.Module+"/"+dir] && !strings.HasPrefix(dir, "internal/") {
+					t.Errorf("%s: %s is packaged, outside the public packages and internal/", cfg, p)
+				}
+				continue
+			}
+			if !strings.HasSuffix(p, ".go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), p, b, parser.ImportsOnly)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", cfg, p, err)
+			}
+			for _, imp := range f.Imports {
+				ip, _ := strconv.Unquote(imp.Path.Value)
+				if (ip == xflow.Module || strings.HasPrefix(ip, xflow.Module+"/")) && !public[ip] {
+					t.Errorf("%s: the generated %s imports %s; a generated app may import only constructs and constructs/spec", cfg, p, ip)
+				}
+			}
+		}
+	}
+}
+
+// TestPublicPackages: outside internal/, the module has only the command,
+// the packages generated apps import, the root package (which embeds the
+// sources they package: go:embed cannot reach up, so it lives at the
+// root), and what bench and examples need.
+func TestPublicPackages(t *testing.T) {
+	out, err := exec.Command("go", "list", "-C", "../..", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, xflow.Module), "/")
+		switch {
+		case rel == "", rel == "cmd/xflow", rel == "constructs", rel == "constructs/spec",
+			strings.HasPrefix(rel, "internal/"), strings.HasPrefix(rel, "bench/"), strings.HasPrefix(rel, "examples/"):
+		default:
+			t.Errorf("package %s can be imported from outside the module: move it under internal/, or make it public on purpose here and in the README's layout", p)
 		}
 	}
 }
