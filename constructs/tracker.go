@@ -15,8 +15,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/xflowhq/xflow/constructs/spec"
-	"github.com/xflowhq/xflow/internal/trackerbuild"
 	"github.com/xflowhq/xflow/internal/names"
+	"github.com/xflowhq/xflow/internal/trackerbuild"
 )
 
 // trackLogGroupEnv tells the tracker Lambda which log group to write.

@@ -20,9 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/deploy"
-	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/kinesistest"
 	"github.com/xflowhq/xflow/internal/names"
 	"github.com/xflowhq/xflow/internal/tracker"

@@ -29,8 +29,8 @@ import (
 
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/exampletest"
-	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/internal/local"
+	"github.com/xflowhq/xflow/internal/pipeline"
 )
 
 // needTool skips a test when a tool it needs is missing, visibly, and

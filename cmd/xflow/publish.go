@@ -8,10 +8,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/awsconfig"
-	"github.com/xflowhq/xflow/internal/pipeline"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/local"
+	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/internal/publish"
 )
 

@@ -35,10 +35,10 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/xflowhq/xflow/internal/deploy"
-	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/cfnlint"
+	"github.com/xflowhq/xflow/internal/deploy"
+	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/kinesistest"
 	"github.com/xflowhq/xflow/internal/names"
 	"github.com/xflowhq/xflow/internal/tracker"

@@ -13,13 +13,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xflowhq/xflow/internal/awsconfig"
+	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/deploy"
 	"github.com/xflowhq/xflow/internal/generator"
-	"github.com/xflowhq/xflow/internal/awsconfig"
-	"github.com/xflowhq/xflow/internal/build"
-	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/internal/local"
+	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/internal/server"
 )
 

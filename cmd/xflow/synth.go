@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/pipeline"
 )
 

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/wheeltest"
 )
 

@@ -22,8 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/xflowhq/xflow/bench/genconfig"
-	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/awstest"
+	"github.com/xflowhq/xflow/internal/generator"
 )
 
 // envScaleDeploy sets the number of functions TestDeployScaleOnMoto

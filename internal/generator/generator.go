@@ -21,9 +21,9 @@ import (
 	"text/template"
 
 	"github.com/xflowhq/xflow"
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/templates"
 )
 

@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/names"
 )
 

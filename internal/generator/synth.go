@@ -19,8 +19,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xflowhq/xflow/internal/trackerbuild"
 	"github.com/xflowhq/xflow/internal/nodejs"
+	"github.com/xflowhq/xflow/internal/trackerbuild"
 )
 
 // SynthOptions say how to synthesize a generated app.

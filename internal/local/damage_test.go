@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/constructs/spec"
+	"github.com/xflowhq/xflow/internal/config"
 )
 
 // damageFixture is a stream S of 20 records, r0…r19 of executions

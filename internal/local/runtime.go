@@ -14,12 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/constructs/spec"
-	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/build"
-	"github.com/xflowhq/xflow/internal/pipeline"
+	"github.com/xflowhq/xflow/internal/config"
+	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/names"
+	"github.com/xflowhq/xflow/internal/pipeline"
 	"github.com/xflowhq/xflow/internal/publish"
 	"github.com/xflowhq/xflow/internal/tracker"
 )

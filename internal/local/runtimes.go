@@ -8,10 +8,10 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/build"
-	"github.com/xflowhq/xflow/internal/nodejs"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/local/bootstrap"
+	"github.com/xflowhq/xflow/internal/nodejs"
 )
 
 // writeBootstraps writes the embedded bootstraps into the state folder.

@@ -17,9 +17,9 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/generator"
-	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/sources"
 )
 

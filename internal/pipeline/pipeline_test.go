@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/build"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/pipeline"
 )
 

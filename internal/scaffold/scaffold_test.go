@@ -15,9 +15,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rhysd/actionlint"
 
+	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/generator"
-	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/scaffold"
 )
 

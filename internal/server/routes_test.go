@@ -19,8 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/awstest"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/kinesistest"
 	"github.com/xflowhq/xflow/internal/names"
 	"github.com/xflowhq/xflow/internal/publish"

@@ -33,10 +33,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/build"
-	"github.com/xflowhq/xflow/internal/wheeltest"
+	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/scaffold"
+	"github.com/xflowhq/xflow/internal/wheeltest"
 )
 
 func main() {
