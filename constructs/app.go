@@ -11,8 +11,8 @@ import (
 )
 
 // ContextBootstrapVersionRule is the CDK context key that turns the
-// bootstrap-version rule off (`cdk synth -c xflow:bootstrapVersionRule=false`).
-const ContextBootstrapVersionRule = "xflow:bootstrapVersionRule"
+// bootstrap-version rule off; see spec.ContextBootstrapVersionRule.
+const ContextBootstrapVersionRule = spec.ContextBootstrapVersionRule
 
 // TagWorkflowConfig is the tag every resource of a stack carries, with the
 // stack name as its value, so that the resources of one config can be found

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/cfnlint"
 	"github.com/xflowhq/xflow/internal/names"
 )
@@ -338,8 +339,8 @@ func TestVariants(t *testing.T) {
 		}},
 		{p + "tracker_audit_flow", object{
 			"VpcConfig":   absent(),
-			"MemorySize":  trackerMemoryMB,
-			"Timeout":     trackerTimeoutSeconds,
+			"MemorySize":  spec.TrackerMemoryMB,
+			"Timeout":     spec.TrackerTimeoutSeconds,
 			"Environment": object{"Variables": object{trackLogGroupEnv: "/xFlow/track/" + p + "audit_flow", names.EnvPrefix: p}},
 		}},
 	}
@@ -393,7 +394,7 @@ func TestVariants(t *testing.T) {
 
 	streams := []object{
 		{"Name": p + "In", "ShardCount": 2, "RetentionPeriodHours": 48},
-		{"Name": p + "Out", "ShardCount": defaultShards, "RetentionPeriodHours": defaultRetentionHours},
+		{"Name": p + "Out", "ShardCount": spec.DefaultShards, "RetentionPeriodHours": spec.DefaultRetentionHours},
 	}
 	for _, s := range streams {
 		must(t, "stream "+s["Name"].(string), func() { tpl.HasResourceProperties(jsii.String("AWS::Kinesis::Stream"), s) })

@@ -11,12 +11,6 @@ import (
 	"github.com/xflowhq/xflow/constructs/spec"
 )
 
-// Defaults for a stream whose spec leaves a value at zero.
-const (
-	defaultShards         = 1
-	defaultRetentionHours = 24 // what Kinesis keeps without a setting
-)
-
 // EventStreamProps configure an EventStream.
 type EventStreamProps struct {
 	// Stream is the event's stream as the spec describes it.
@@ -68,11 +62,11 @@ func NewEventStream(scope constructs.Construct, id string, props *EventStreamPro
 	s := props.Stream
 	shards := s.Shards
 	if shards == 0 {
-		shards = defaultShards
+		shards = spec.DefaultShards
 	}
 	hours := s.RetentionHours
 	if hours == 0 {
-		hours = defaultRetentionHours
+		hours = spec.DefaultRetentionHours
 	}
 	this := &eventStream{event: s.Event}
 	constructs.NewConstruct_Override(this, scope, &id)

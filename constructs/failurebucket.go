@@ -5,6 +5,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/xflowhq/xflow/constructs/spec"
 )
 
 // failureBucketID is the construct id of a stack's failure bucket.
@@ -35,7 +37,7 @@ func NewFailureBucket(scope constructs.Construct, id string) awss3.Bucket {
 		LifecycleRules: &[]*awss3.LifecycleRule{{
 			Id:                                  jsii.String("expire-failure-records"),
 			Enabled:                             jsii.Bool(true),
-			Expiration:                          durationDays(failureRetentionDays),
+			Expiration:                          durationDays(spec.FailureRetentionDays),
 			AbortIncompleteMultipartUploadAfter: durationDays(1),
 		}},
 	})

@@ -19,10 +19,6 @@ import (
 // What Steps and WorkflowTrackers share: their log groups, roles, failure
 // destinations and event source mappings.
 
-// failureRetention is how long a failure queue keeps the description of a
-// failed batch: the longest SQS allows, to leave time to notice.
-const failureRetentionDays = 14
-
 // retentionDays maps the retention periods CloudWatch Logs accepts (the
 // spec's LogRetentionDays) to the CDK's names for them.
 var retentionDays = map[int]awslogs.RetentionDays{
@@ -130,7 +126,7 @@ func (d *destinations) of(m spec.Mapping) (*string, error) {
 			// over TLS (aws:SecureTransport false; AwsSolutions-SQS4).
 			d.queue = awssqs.NewQueue(d.scope, jsii.String("FailureQueue"), &awssqs.QueueProps{
 				Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-				RetentionPeriod: durationDays(failureRetentionDays),
+				RetentionPeriod: durationDays(spec.FailureRetentionDays),
 				EnforceSSL:      jsii.Bool(true),
 			})
 			d.queueArn = d.queue.QueueArn()

@@ -22,12 +22,6 @@ import (
 // trackLogGroupEnv tells the tracker Lambda which log group to write.
 const trackLogGroupEnv = names.EnvTrackLogGroup
 
-// The tracker's settings when the spec leaves them at zero.
-const (
-	trackerMemoryMB       = 128
-	trackerTimeoutSeconds = 60
-)
-
 // TrackerBinary is the file the tracker asset folder must hold: the
 // provided.al2023 runtime starts the executable named bootstrap.
 const TrackerBinary = trackerbuild.Binary
@@ -163,10 +157,10 @@ func NewWorkflowTracker(scope constructs.Construct, id string, props *WorkflowTr
 
 	memory, timeout := t.MemoryMB, t.TimeoutSeconds
 	if memory == 0 {
-		memory = trackerMemoryMB
+		memory = spec.TrackerMemoryMB
 	}
 	if timeout == 0 {
-		timeout = trackerTimeoutSeconds
+		timeout = spec.TrackerTimeoutSeconds
 	}
 	env := map[string]string{trackLogGroupEnv: t.LogGroup}
 	if props.Prefix != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/deploy"
 	"github.com/xflowhq/xflow/internal/generator"
 )
@@ -58,7 +59,7 @@ func (f *cdkFlags) options(s streams) deploy.Options {
 	opts := deploy.Options{Direct: f.direct, Version: version, Force: f.force, Out: s.out, Err: s.err}
 	if f.noBootstrapRule {
 		opts.Context = generator.DefaultContext()
-		opts.Context["xflow:bootstrapVersionRule"] = false
+		opts.Context[spec.ContextBootstrapVersionRule] = false
 	}
 	return opts
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/xflowhq/xflow/internal/deploy"
 )
@@ -23,7 +22,7 @@ var stdinIsTerminal = isTerminalFile
 // would read an empty answer instead of asking for --yes.
 func isTerminalFile(in io.Reader) bool {
 	f, ok := in.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	return ok && isTerminalFD(f.Fd())
 }
 
 func newDestroyCmd(s streams) *cobra.Command {

@@ -35,6 +35,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/cfnlint"
 	"github.com/xflowhq/xflow/internal/deploy"
@@ -275,7 +276,7 @@ func TestRecoveryOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	bopts := deploy.Options{Direct: true, Version: "test", Out: io.Discard, Err: io.Discard, Context: generator.DefaultContext()}
-	bopts.Context["xflow:bootstrapVersionRule"] = false
+	bopts.Context[spec.ContextBootstrapVersionRule] = false
 	if err := deploy.Bootstrap(ctx, aws.ToString(id.Account), awsCfg.Region, bopts); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/awsconfig"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/config"
@@ -156,7 +157,7 @@ bytes), never the token nor the events.`,
 				deployOpts := deploy.Options{Direct: direct, Version: version, Out: s.err, Err: s.err}
 				if noBootstrapRule {
 					deployOpts.Context = generator.DefaultContext()
-					deployOpts.Context["xflow:bootstrapVersionRule"] = false
+					deployOpts.Context[spec.ContextBootstrapVersionRule] = false
 				}
 				log.Info("deploying the workflow before serving", "config", path)
 				if err := deployWorkflow(ctx, c, deployOpts); err != nil {

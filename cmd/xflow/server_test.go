@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/deploy"
 )
@@ -63,7 +64,7 @@ func TestServerStartupOnMoto(t *testing.T) {
 	var deployed *config.Config
 	deployWorkflow = func(_ context.Context, c *config.Config, opts deploy.Options) error {
 		deployed = c
-		if !opts.Direct || opts.Context["xflow:bootstrapVersionRule"] != false {
+		if !opts.Direct || opts.Context[spec.ContextBootstrapVersionRule] != false {
 			t.Errorf("deploy options %+v: want --direct and --no-bootstrap-rule passed on", opts)
 		}
 		return errors.New("cdk deploy: exit status 1")

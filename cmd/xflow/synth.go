@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/pipeline"
@@ -92,7 +93,7 @@ synth, runs with --validate (or CDK_VALIDATION=true).`,
 					opts.Context[k] = contextValue(v)
 				}
 				if noBootstrapRule {
-					opts.Context["xflow:bootstrapVersionRule"] = false
+					opts.Context[spec.ContextBootstrapVersionRule] = false
 				}
 			}
 			res, err := pipeline.Run(cmd.Context(), c, pipeline.Options{

@@ -11,45 +11,6 @@ import (
 	"github.com/xflowhq/xflow/internal/names"
 )
 
-// Limits AWS puts on the values of a spec.
-const (
-	MinRetentionHours = 24
-	MaxRetentionHours = 8760 // 365 days
-	MinMemoryMB       = 128
-	MaxMemoryMB       = 10240
-	MaxTimeoutSeconds = 900
-	MaxBatchSize      = 10000 // Kinesis event source
-	MinRecordAge      = 60
-	MaxRecordAge      = 604800
-	MaxRetryAttempts  = 10000
-	MaxParallelism    = 10
-	MaxBatchWindow    = 300
-	MaxSubnets        = 16
-	MaxSecurityGroups = 5
-	// MaxAlarmEvaluation is the longest an alarm may look back: evaluation
-	// periods times period.
-	MaxAlarmEvaluation = 86400
-	MaxFilterPattern   = 1024 // CloudWatch Logs subscription filter pattern
-)
-
-// Architectures Lambda runs.
-const (
-	ArchX86 = "x86_64"
-	ArchARM = "arm64"
-)
-
-// Starting positions of a Kinesis event source that need no timestamp.
-const (
-	TrimHorizon = "TRIM_HORIZON"
-	Latest      = "LATEST"
-)
-
-// LogRetentionDays are the retention periods CloudWatch Logs accepts.
-var LogRetentionDays = []int{
-	1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-	1096, 1827, 2192, 2557, 2922, 3288, 3653,
-}
-
 // Validate reports every reason the spec cannot be built, all at once. Each
 // message names the value by its path in the spec file and the name it
 // belongs to: `spec: functions[2] (lambda_filter).memory_mb: ...`.

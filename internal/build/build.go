@@ -48,6 +48,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/nodejs"
 )
@@ -242,7 +243,7 @@ func (b *Builder) Build(ctx context.Context, c *config.Config, lambda string, t 
 	}
 	s := source{c: c, index: i, l: c.Lambdas[i], target: t, arch: c.Lambdas[i].Architecture}
 	if s.arch == "" {
-		s.arch = config.DefaultArchitecture
+		s.arch = spec.DefaultArchitecture
 	}
 	a, err := b.build(ctx, s)
 	if err != nil {

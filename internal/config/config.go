@@ -193,32 +193,6 @@ type LogPattern string
 // seconds or as a duration such as 90s, 15m, 6h or 7d.
 type Duration int
 
-// Defaults, shown in the config reference and the JSON Schema.
-const (
-	DefaultTimeout          = 10
-	DefaultMemory           = 128
-	DefaultArchitecture     = "x86_64"
-	DefaultLogRetentionDays = 14
-	DefaultTrackRetention   = 7
-	DefaultShards           = 1
-	DefaultRetentionHours   = 24
-	DefaultBatchSize        = 100
-	DefaultStartingPosition = "TRIM_HORIZON"
-	DefaultRetryAttempts    = 3
-	DefaultMaxRecordAge     = Duration(3600)
-	DefaultBisectOnError    = true
-	DefaultParallelization  = 1
-	DefaultOnFailure        = OnFailureQueue
-	DefaultTracing          = TracingOff
-
-	DefaultAlarmPeriod          = Duration(300)
-	DefaultEvaluationPeriods    = 1
-	DefaultErrorThreshold       = 1
-	DefaultIteratorAgeThreshold = Duration(300)
-	DefaultTreatMissingData     = "notBreaching"
-	DefaultDashboard            = true
-)
-
 // Events returns the events the config defines (one per subscription),
 // in file order.
 func (c *Config) Events() []string {
@@ -313,4 +287,12 @@ func (c *Config) ProducersOf(event string) []string {
 		}
 	}
 	return out
+}
+
+// tracingWord is how the config writes a tracing setting.
+func tracingWord(active bool) string {
+	if active {
+		return TracingActive
+	}
+	return TracingOff
 }

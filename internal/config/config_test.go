@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/xflowhq/xflow/constructs/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -31,7 +33,7 @@ func TestLoadWordcountExample(t *testing.T) {
 	if r.Handler != "lambda_reader.read" {
 		t.Errorf("handler = %q, want lambda_reader.read (the original's rule)", r.Handler)
 	}
-	if r.Timeout != 3 || r.Memory != DefaultMemory || r.Architecture != "x86_64" {
+	if r.Timeout != 3 || r.Memory != spec.DefaultMemoryMB || r.Architecture != "x86_64" {
 		t.Errorf("defaults not applied: timeout %d memory %d arch %s", r.Timeout, r.Memory, r.Architecture)
 	}
 	if r.Code.Kind != CodeDir || !filepath.IsAbs(r.Code.Path) {
@@ -112,7 +114,7 @@ func TestSettings(t *testing.T) {
 	age := Duration(600)
 	s := Subscription{Mapping: Mapping{BatchSize: &ten, BisectOnError: &no, MaxRecordAge: &age}}
 	got := s.Settings(Subscriber{Lambda: "x", Mapping: Mapping{BatchSize: &three, BisectOnError: &yes, OnFailure: "none"}})
-	want := Settings{BatchSize: 3, StartingPosition: "TRIM_HORIZON", RetryAttempts: DefaultRetryAttempts, MaxRecordAge: 600,
+	want := Settings{BatchSize: 3, StartingPosition: "TRIM_HORIZON", RetryAttempts: spec.DefaultRetryAttempts, MaxRecordAge: 600,
 		BisectOnError: true, ParallelizationFactor: 1, OnFailure: "none"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("settings (-want +got):\n%s", diff)

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/xflowhq/xflow/constructs/spec"
 )
 
 // Environment variables that override the file, as in the original xFlow.
@@ -333,12 +335,12 @@ func parentPath(path string) string {
 // xflow reads a complete config.
 func (c *Config) applyDefaults() {
 	g := &c.General
-	g.LambdaTimeoutTime = or(g.LambdaTimeoutTime, DefaultTimeout)
-	g.LambdaMemory = or(g.LambdaMemory, DefaultMemory)
-	g.Architecture = orStr(g.Architecture, DefaultArchitecture)
-	g.LogRetentionDays = or(g.LogRetentionDays, DefaultLogRetentionDays)
-	g.TrackRetention = or(g.TrackRetention, DefaultTrackRetention)
-	g.Tracing = orStr(g.Tracing, DefaultTracing)
+	g.LambdaTimeoutTime = or(g.LambdaTimeoutTime, spec.DefaultTimeoutSeconds)
+	g.LambdaMemory = or(g.LambdaMemory, spec.DefaultMemoryMB)
+	g.Architecture = orStr(g.Architecture, spec.DefaultArchitecture)
+	g.LogRetentionDays = or(g.LogRetentionDays, spec.DefaultLogRetentionDays)
+	g.TrackRetention = or(g.TrackRetention, spec.DefaultTrackRetentionDays)
+	g.Tracing = orStr(g.Tracing, tracingWord(spec.DefaultTracing))
 	for i := range c.Lambdas {
 		l := &c.Lambdas[i]
 		l.Timeout = or(l.Timeout, g.LambdaTimeoutTime)
@@ -350,19 +352,19 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Subscriptions {
 		s := &c.Subscriptions[i]
-		s.Shards = or(s.Shards, DefaultShards)
-		s.RetentionHours = or(s.RetentionHours, DefaultRetentionHours)
+		s.Shards = or(s.Shards, spec.DefaultShards)
+		s.RetentionHours = or(s.RetentionHours, spec.DefaultRetentionHours)
 	}
 	if m := c.Monitoring; m != nil {
 		if m.Dashboard == nil {
-			on := DefaultDashboard
+			on := spec.DefaultDashboard
 			m.Dashboard = &on
 		}
-		m.Period = Duration(or(int(m.Period), int(DefaultAlarmPeriod)))
-		m.EvaluationPeriods = or(m.EvaluationPeriods, DefaultEvaluationPeriods)
-		m.ErrorThreshold = or(m.ErrorThreshold, DefaultErrorThreshold)
-		m.IteratorAgeThreshold = Duration(or(int(m.IteratorAgeThreshold), int(DefaultIteratorAgeThreshold)))
-		m.TreatMissingData = orStr(m.TreatMissingData, DefaultTreatMissingData)
+		m.Period = Duration(or(int(m.Period), int(Duration(spec.DefaultAlarmPeriodSeconds))))
+		m.EvaluationPeriods = or(m.EvaluationPeriods, spec.DefaultEvaluationPeriods)
+		m.ErrorThreshold = or(m.ErrorThreshold, spec.DefaultErrorThreshold)
+		m.IteratorAgeThreshold = Duration(or(int(m.IteratorAgeThreshold), int(Duration(spec.DefaultIteratorAgeThresholdSeconds))))
+		m.TreatMissingData = orStr(m.TreatMissingData, spec.DefaultTreatMissingData)
 	}
 }
 
@@ -456,14 +458,14 @@ func (s *Subscription) Settings(sub Subscriber) Settings {
 		return def
 	}
 	return Settings{
-		BatchSize:               pick(sub.BatchSize, s.BatchSize, DefaultBatchSize),
+		BatchSize:               pick(sub.BatchSize, s.BatchSize, spec.DefaultBatchSize),
 		BatchWindow:             pickD(sub.BatchWindow, s.BatchWindow, 0),
-		StartingPosition:        orStr(orStr(sub.StartingPosition, s.StartingPosition), DefaultStartingPosition),
-		RetryAttempts:           pick(sub.RetryAttempts, s.RetryAttempts, DefaultRetryAttempts),
-		MaxRecordAge:            pickD(sub.MaxRecordAge, s.MaxRecordAge, DefaultMaxRecordAge),
-		BisectOnError:           pickB(sub.BisectOnError, s.BisectOnError, DefaultBisectOnError),
-		ParallelizationFactor:   pick(sub.ParallelizationFactor, s.ParallelizationFactor, DefaultParallelization),
+		StartingPosition:        orStr(orStr(sub.StartingPosition, s.StartingPosition), spec.DefaultStartingPosition),
+		RetryAttempts:           pick(sub.RetryAttempts, s.RetryAttempts, spec.DefaultRetryAttempts),
+		MaxRecordAge:            pickD(sub.MaxRecordAge, s.MaxRecordAge, Duration(spec.DefaultMaxRecordAgeSeconds)),
+		BisectOnError:           pickB(sub.BisectOnError, s.BisectOnError, spec.DefaultBisectOnError),
+		ParallelizationFactor:   pick(sub.ParallelizationFactor, s.ParallelizationFactor, spec.DefaultParallelization),
 		ReportBatchItemFailures: pickB(sub.ReportBatchItemFailures, s.ReportBatchItemFailures, false),
-		OnFailure:               orStr(orStr(sub.OnFailure, s.OnFailure), DefaultOnFailure),
+		OnFailure:               orStr(orStr(sub.OnFailure, s.OnFailure), spec.DefaultOnFailure),
 	}
 }

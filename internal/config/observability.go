@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/names"
 )
 
@@ -92,9 +93,9 @@ func (v *validator) monitoring() {
 	if !v.failed("monitoring.period") && !v.failed("monitoring.evaluation_periods") {
 		p := period
 		if p == 0 {
-			p = int(DefaultAlarmPeriod)
+			p = int(Duration(spec.DefaultAlarmPeriodSeconds))
 		}
-		n := max(m.EvaluationPeriods, DefaultEvaluationPeriods)
+		n := max(m.EvaluationPeriods, spec.DefaultEvaluationPeriods)
 		if p*n > maxAlarmLookback {
 			at := "monitoring.evaluation_periods"
 			if !v.has(at) {

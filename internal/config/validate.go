@@ -9,29 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/didyoumean"
 	"github.com/xflowhq/xflow/internal/names"
 )
-
-// Limits AWS puts on values, checked before anything reaches CloudFormation.
-const (
-	minTimeout, maxTimeout     = 1, 900
-	minMemory, maxMemory       = 128, 10240
-	minRetention, maxRetention = 24, 8760 // Kinesis, hours
-	maxShards                  = 500      // our cap; AWS's default shard quota per account is 500-1000
-	minBatch, maxBatch         = 1, 10000
-	maxBatchWindow             = 300
-	minRecordAge, maxRecordAge = 60, 604800
-	maxRetryAttempts           = 10000
-	minParallel, maxParallel   = 1, 10
-	maxEnvironmentBytes        = 4096
-	maxDescription             = 256
-	maxRoleName                = 64
-	maxWorkflowDescription     = 1024
-)
-
-// logRetentionDays are the values CloudWatch Logs accepts.
-var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 var (
 	prefixRe   = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)
@@ -123,8 +104,8 @@ func (v *validator) validate() {
 
 func (v *validator) general() names.Scheme {
 	g := v.c.General
-	v.setRange("general.lambda_timeout_time", g.LambdaTimeoutTime, minTimeout, maxTimeout, "seconds")
-	v.setRange("general.lambda_memory", g.LambdaMemory, minMemory, maxMemory, "MB")
+	v.setRange("general.lambda_timeout_time", g.LambdaTimeoutTime, spec.MinTimeoutSeconds, spec.MaxTimeoutSeconds, "seconds")
+	v.setRange("general.lambda_memory", g.LambdaMemory, spec.MinMemoryMB, spec.MaxMemoryMB, "MB")
 	v.architecture("general.architecture", g.Architecture)
 	v.logRetention("general.log_retention_days", g.LogRetentionDays)
 	v.logRetention("general.track_retention_days", g.TrackRetention)
@@ -170,7 +151,7 @@ func (v *validator) aws() {
 		v.errorf("aws.security_group_ids", "add subnet_ids: functions in a VPC need both", "security groups are set without subnets")
 	}
 	if r := a.LambdaExecutionRoleName; r != "" {
-		if !roleARNRe.MatchString(r) && (len(r) > maxRoleName || !roleRe.MatchString(r)) {
+		if !roleARNRe.MatchString(r) && (len(r) > spec.MaxRoleName || !roleRe.MatchString(r)) {
 			v.errorf("aws.lambda_execution_role_name", "write the name of an existing IAM role, or leave it empty to get one least-privilege role per function", "%q is not an IAM role name", r)
 		}
 	}
@@ -195,8 +176,8 @@ func (v *validator) subscriptions(scheme names.Scheme) []string {
 		if err := names.CheckStream(scheme.Stream(s.Event)); err != nil {
 			v.errorf(p+".event", "event names become Kinesis stream names: use letters, digits, '-', '_' and '.'", "stream name %v", err)
 		}
-		v.setRange(p+".shards", s.Shards, 1, maxShards, "shards")
-		v.setRange(p+".retention_hours", s.RetentionHours, minRetention, maxRetention, "hours")
+		v.setRange(p+".shards", s.Shards, 1, spec.MaxShards, "shards")
+		v.setRange(p+".retention_hours", s.RetentionHours, spec.MinRetentionHours, spec.MaxRetentionHours, "hours")
 		v.mapping(p, s.Mapping)
 	}
 	// Two events whose XFLOW_STREAM_ variables collide would hide a stream.
@@ -213,10 +194,10 @@ func (v *validator) subscriptions(scheme names.Scheme) []string {
 
 func (v *validator) mapping(p string, m Mapping) {
 	if m.BatchSize != nil {
-		v.intRange(p+".batch_size", *m.BatchSize, minBatch, maxBatch, "records")
+		v.intRange(p+".batch_size", *m.BatchSize, spec.MinBatchSize, spec.MaxBatchSize, "records")
 	}
 	if m.BatchWindow != nil {
-		v.intRange(p+".batch_window", int(*m.BatchWindow), 0, maxBatchWindow, "seconds")
+		v.intRange(p+".batch_window", int(*m.BatchWindow), 0, spec.MaxBatchWindow, "seconds")
 	}
 	if m.StartingPosition != "" && m.StartingPosition != "TRIM_HORIZON" && m.StartingPosition != "LATEST" {
 		v.errorf(p+".starting_position", "write TRIM_HORIZON (every record still in the stream) or LATEST (only new records)", "%q is not a starting position", m.StartingPosition)
@@ -225,18 +206,18 @@ func (v *validator) mapping(p string, m Mapping) {
 		if *m.RetryAttempts == -1 {
 			v.errorf(p+".retry_attempts", "write a number from 0 to 10000; records that keep failing go to the on_failure destination", "-1 retries a failing record until it expires, blocking its shard for the stream's whole retention")
 		} else {
-			v.intRange(p+".retry_attempts", *m.RetryAttempts, 0, maxRetryAttempts, "attempts")
+			v.intRange(p+".retry_attempts", *m.RetryAttempts, 0, spec.MaxRetryAttempts, "attempts")
 		}
 	}
 	if m.MaxRecordAge != nil {
 		if int(*m.MaxRecordAge) == -1 {
 			v.errorf(p+".max_record_age", "write a duration from 60s to 7d", "-1 keeps retrying a record until it expires, blocking its shard")
 		} else {
-			v.intRange(p+".max_record_age", int(*m.MaxRecordAge), minRecordAge, maxRecordAge, "seconds")
+			v.intRange(p+".max_record_age", int(*m.MaxRecordAge), spec.MinRecordAge, spec.MaxRecordAge, "seconds")
 		}
 	}
 	if m.ParallelizationFactor != nil {
-		v.intRange(p+".parallelization_factor", *m.ParallelizationFactor, minParallel, maxParallel, "batches per shard")
+		v.intRange(p+".parallelization_factor", *m.ParallelizationFactor, spec.MinParallelism, spec.MaxParallelism, "batches per shard")
 	}
 	if f := m.OnFailure; f != "" && f != OnFailureQueue && f != OnFailureBucket && f != OnFailureNone && !failARNRe.MatchString(f) {
 		fix := "write queue (an SQS queue made by xflow), bucket (an S3 bucket made by xflow, which keeps the records themselves), none, or the ARN of an SQS queue or SNS topic"
@@ -262,13 +243,13 @@ func (v *validator) lambdas(scheme names.Scheme, events []string) {
 				v.errorf(p+".name", "function names are up to 64 letters, digits, '-' and '_', prefix included", "function name %v", err)
 			}
 		}
-		if len(l.Description) > maxDescription {
-			v.errorf(p+".description", "shorten it", "the description is %d characters long, more than Lambda's %d", len(l.Description), maxDescription)
+		if len(l.Description) > spec.MaxDescription {
+			v.errorf(p+".description", "shorten it", "the description is %d characters long, more than Lambda's %d", len(l.Description), spec.MaxDescription)
 		}
 		family := v.runtime(p, l.Runtime)
 		v.source(p, l, family)
-		v.setRange(p+".memory", l.Memory, minMemory, maxMemory, "MB")
-		v.setRange(p+".timeout", l.Timeout, minTimeout, maxTimeout, "seconds")
+		v.setRange(p+".memory", l.Memory, spec.MinMemoryMB, spec.MaxMemoryMB, "MB")
+		v.setRange(p+".timeout", l.Timeout, spec.MinTimeoutSeconds, spec.MaxTimeoutSeconds, "seconds")
 		v.architecture(p+".architecture", l.Architecture)
 		v.tracing(p+".tracing", l.Tracing)
 		v.logRetention(p+".log_retention_days", l.LogRetentionDays)
@@ -558,8 +539,8 @@ func (v *validator) environment(p string, l *Lambda) {
 			v.errorf(kp, "rename it; Lambda or xflow sets this one", "%s is reserved", k)
 		}
 	}
-	if size > maxEnvironmentBytes {
-		v.errorf(p+".environment", "move large values to SSM Parameter Store or S3 and pass their names", "the variables take %d bytes, more than Lambda's %d", size, maxEnvironmentBytes)
+	if size > spec.MaxEnvironmentBytes {
+		v.errorf(p+".environment", "move large values to SSM Parameter Store or S3 and pass their names", "the variables take %d bytes, more than Lambda's %d", size, spec.MaxEnvironmentBytes)
 	}
 }
 
@@ -606,8 +587,8 @@ func (v *validator) workflows(scheme names.Scheme, events []string) {
 				v.errorf(p+".id", "use letters, digits, '-' and '_'", "log group name %v", err)
 			}
 		}
-		if len(w.Description) > maxWorkflowDescription {
-			v.errorf(p+".description", "shorten it", "the description is longer than %d characters", maxWorkflowDescription)
+		if len(w.Description) > spec.MaxWorkflowDescription {
+			v.errorf(p+".description", "shorten it", "the description is longer than %d characters", spec.MaxWorkflowDescription)
 		}
 		if len(w.Flow) == 0 {
 			v.errorf(p+".flow", "list the workflow's events in order", "the workflow has no flow")
@@ -685,9 +666,9 @@ func (v *validator) tracing(path, mode string) {
 }
 
 func (v *validator) logRetention(path string, days int) {
-	if _, set := v.c.pos[path]; set && !slices.Contains(logRetentionDays, days) {
-		near := logRetentionDays[0]
-		for _, d := range logRetentionDays {
+	if _, set := v.c.pos[path]; set && !slices.Contains(spec.LogRetentionDays, days) {
+		near := spec.LogRetentionDays[0]
+		for _, d := range spec.LogRetentionDays {
 			if d <= days {
 				near = d
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/exampletest"
@@ -48,7 +49,7 @@ func TestDeployOnMoto(t *testing.T) {
 	progress := &lockedBuffer{}
 	opts := Options{Direct: true, Version: "test", Out: testWriter{t}, Err: io.MultiWriter(testWriter{t}, progress)}
 	opts.Context = generator.DefaultContext()
-	opts.Context["xflow:bootstrapVersionRule"] = false
+	opts.Context[spec.ContextBootstrapVersionRule] = false
 	if err := Bootstrap(ctx, aws.ToString(id.Account), awsCfg.Region, opts); err != nil {
 		t.Fatal(err)
 	}

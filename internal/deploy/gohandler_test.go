@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/generator"
 	"github.com/xflowhq/xflow/internal/scaffold"
@@ -63,7 +64,7 @@ func TestDeployGoHandlerOnMoto(t *testing.T) {
 	}
 	opts := Options{Direct: true, Version: "test", Out: testWriter{t}, Err: testWriter{t}}
 	opts.Context = generator.DefaultContext()
-	opts.Context["xflow:bootstrapVersionRule"] = false
+	opts.Context[spec.ContextBootstrapVersionRule] = false
 	account := aws.ToString(id.Account)
 	if err := Bootstrap(ctx, account, awsCfg.Region, opts); err != nil {
 		t.Fatal(err)

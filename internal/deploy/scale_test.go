@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/xflowhq/xflow/bench/genconfig"
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/generator"
 )
@@ -67,7 +68,7 @@ func TestDeployScaleOnMoto(t *testing.T) {
 	}
 	opts := Options{Direct: true, Out: testWriter{t}, Err: quietWriter{t: t}}
 	opts.Context = generator.DefaultContext()
-	opts.Context["xflow:bootstrapVersionRule"] = false
+	opts.Context[spec.ContextBootstrapVersionRule] = false
 	start := time.Now()
 	if err := Bootstrap(ctx, aws.ToString(id.Account), awsCfg.Region, opts); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 )
 
@@ -111,7 +112,7 @@ func TestSynthKeyInvalidation(t *testing.T) {
 		{name: "version", ver: "v2"},
 		{name: "context", ctx: func() map[string]any {
 			m := DefaultContext()
-			m["xflow:bootstrapVersionRule"] = false
+			m[spec.ContextBootstrapVersionRule] = false
 			return m
 		}},
 	}

@@ -37,7 +37,7 @@ printf '%s' '{"Resources":{"T":{"Type":"AWS::SNS::Topic"}}}' > "$CDK_OUTDIR/S.te
 func appWithModule(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, ModuleDir, "tracker", "lambda"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, ModuleDir, "internal", "tracker", "lambda"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -94,6 +94,8 @@ func Generate(c *config.Config, opts Options) (Files, error) {
 		XflowModule: xflow.Module,
 		GoVersion:   goVersion,
 		Requires:    requires,
+
+		BootstrapRuleKey: spec.ContextBootstrapVersionRule,
 	}
 	for name, out := range map[string]string{
 		"main.go.tmpl":   "main.go",
@@ -122,6 +124,9 @@ func Generate(c *config.Config, opts Options) (Files, error) {
 type appData struct {
 	AppName, ConfigPath, SpecFile, ModuleDir, XflowModule, GoVersion string
 	Requires                                                         []string
+	// BootstrapRuleKey is the context key cdk.json sets, so that cdk
+	// synth in the app's folder keeps the bootstrap-version rule on.
+	BootstrapRuleKey string
 }
 
 func render(name string, data appData) ([]byte, error) {

@@ -198,7 +198,7 @@ func TestGeneratedAppCompiles(t *testing.T) {
 				args []string
 			}{
 				{dir, []string{"vet", "."}},
-				{filepath.Join(dir, ModuleDir), []string{"vet", "./tracker/lambda"}},
+				{filepath.Join(dir, ModuleDir), []string{"vet", "./internal/tracker/lambda"}},
 			} {
 				args := run.args
 				cmd := exec.Command("go", args...)

@@ -11,17 +11,6 @@ import (
 	"github.com/xflowhq/xflow/internal/names"
 )
 
-// Tracker settings. The tracker is xflow's own code, so these are not in
-// the config: it needs little memory, and it must not lose events, so it
-// retries for hours rather than the subscribers' default of one hour.
-const (
-	trackerMemoryMB       = 128
-	trackerTimeoutSeconds = 60
-	trackerBatchSize      = 500
-	trackerRetryAttempts  = 100
-	trackerMaxRecordAge   = 6 * 3600
-)
-
 // Resolve turns a loaded config into the spec the constructs build from.
 // appDir is the folder of the generated app: local source paths are
 // written relative to it so that the app does not depend on where it was
@@ -72,13 +61,13 @@ func Resolve(c *config.Config, appDir string, artifacts map[string]*build.Artifa
 			LogGroup:         scheme.TrackerLogGroup(w.ID),
 			LogRetentionDays: c.General.TrackRetention,
 			Events:           w.Flow,
-			MemoryMB:         trackerMemoryMB,
-			TimeoutSeconds:   trackerTimeoutSeconds,
+			MemoryMB:         spec.TrackerMemoryMB,
+			TimeoutSeconds:   spec.TrackerTimeoutSeconds,
 			Mapping: spec.Mapping{
-				BatchSize:               trackerBatchSize,
-				StartingPosition:        config.DefaultStartingPosition,
-				RetryAttempts:           trackerRetryAttempts,
-				MaxRecordAgeSeconds:     trackerMaxRecordAge,
+				BatchSize:               spec.TrackerBatchSize,
+				StartingPosition:        spec.DefaultStartingPosition,
+				RetryAttempts:           spec.TrackerRetryAttempts,
+				MaxRecordAgeSeconds:     spec.TrackerMaxRecordAgeSeconds,
 				BisectOnError:           true,
 				ParallelizationFactor:   1,
 				ReportBatchItemFailures: true,

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/nodejs"
 	"github.com/xflowhq/xflow/internal/trackerbuild"
 )
@@ -57,11 +58,11 @@ type SynthOptions struct {
 // cdk.json, so that `xflow synth` and `cdk synth` agree.
 func DefaultContext() map[string]any {
 	return map[string]any{
-		"aws:cdk:enable-path-metadata":  true,
-		"aws:cdk:enable-asset-metadata": true,
-		"aws:cdk:version-reporting":     false,
-		"aws:cdk:bundling-stacks":       []string{"**"},
-		"xflow:bootstrapVersionRule":    true,
+		"aws:cdk:enable-path-metadata":   true,
+		"aws:cdk:enable-asset-metadata":  true,
+		"aws:cdk:version-reporting":      false,
+		"aws:cdk:bundling-stacks":        []string{"**"},
+		spec.ContextBootstrapVersionRule: true,
 	}
 }
 
