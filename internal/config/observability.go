@@ -19,9 +19,6 @@ const (
 	maxEvaluationPeriods = maxAlarmLookback / lowResolutionPeriod
 )
 
-// treatMissingData are the treatments of missing data CloudWatch accepts.
-var treatMissingData = []string{"notBreaching", "breaching", "ignore", "missing"}
-
 var (
 	topicARNRe = regexp.MustCompile(`^arn:aws[a-z-]*:sns:([a-z0-9-]+):(\d{12}):[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
 	emailRe    = regexp.MustCompile(`^[^@\s/]+@[^@\s/.]+(\.[^@\s/.]+)+$`)
@@ -110,8 +107,8 @@ func (v *validator) monitoring() {
 	if v.has("monitoring.iterator_age_threshold") && !v.failed("monitoring.iterator_age_threshold") {
 		v.intRange("monitoring.iterator_age_threshold", int(m.IteratorAgeThreshold), 1, maxIteratorAge, "seconds")
 	}
-	if t := m.TreatMissingData; t != "" && !slices.Contains(treatMissingData, t) {
-		v.errorf("monitoring.treat_missing_data", suggest(t, treatMissingData, "write one of"), "%q is not a treatment of missing data", t)
+	if t := m.TreatMissingData; t != "" && !slices.Contains(spec.TreatMissingData, t) {
+		v.errorf("monitoring.treat_missing_data", suggest(t, spec.TreatMissingData, "write one of"), "%q is not a treatment of missing data", t)
 	}
 	if (m.Dashboard == nil || *m.Dashboard) && len(v.c.Workflows) == 0 {
 		v.warnf("monitoring", "add a workflow, or set dashboard: false", "the config has no workflow, so no dashboard is made")

@@ -254,10 +254,10 @@ func schemaOf(t reflect.Type, path string) map[string]any {
 	case "general.tracing", "lambdas[].tracing":
 		s["enum"] = []string{TracingActive, TracingOff}
 	case "monitoring.treat_missing_data":
-		s["enum"] = treatMissingData
+		s["enum"] = spec.TreatMissingData
 	}
 	if strings.HasSuffix(path, "starting_position") {
-		s["enum"] = []string{"TRIM_HORIZON", "LATEST"}
+		s["enum"] = []string{spec.TrimHorizon, spec.Latest}
 	}
 	return s
 }

@@ -199,12 +199,12 @@ func (v *validator) mapping(p string, m Mapping) {
 	if m.BatchWindow != nil {
 		v.intRange(p+".batch_window", int(*m.BatchWindow), 0, spec.MaxBatchWindow, "seconds")
 	}
-	if m.StartingPosition != "" && m.StartingPosition != "TRIM_HORIZON" && m.StartingPosition != "LATEST" {
+	if m.StartingPosition != "" && m.StartingPosition != spec.TrimHorizon && m.StartingPosition != spec.Latest {
 		v.errorf(p+".starting_position", "write TRIM_HORIZON (every record still in the stream) or LATEST (only new records)", "%q is not a starting position", m.StartingPosition)
 	}
 	if m.RetryAttempts != nil {
 		if *m.RetryAttempts == -1 {
-			v.errorf(p+".retry_attempts", "write a number from 0 to 10000; records that keep failing go to the on_failure destination", "-1 retries a failing record until it expires, blocking its shard for the stream's whole retention")
+			v.errorf(p+".retry_attempts", fmt.Sprintf("write a number from 0 to %d; records that keep failing go to the on_failure destination", spec.MaxRetryAttempts), "-1 retries a failing record until it expires, blocking its shard for the stream's whole retention")
 		} else {
 			v.intRange(p+".retry_attempts", *m.RetryAttempts, 0, spec.MaxRetryAttempts, "attempts")
 		}
@@ -673,6 +673,6 @@ func (v *validator) logRetention(path string, days int) {
 				near = d
 			}
 		}
-		v.errorf(path, fmt.Sprintf("CloudWatch Logs accepts 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, … 3653; the nearest below is %d", near), "%d days is not a retention CloudWatch Logs offers", days)
+		v.errorf(path, fmt.Sprintf("CloudWatch Logs accepts %s, … %d; the nearest below is %d", strings.Trim(strings.Join(strings.Fields(fmt.Sprint(spec.LogRetentionDays[:12])), ", "), "[]"), spec.LogRetentionDays[len(spec.LogRetentionDays)-1], near), "%d days is not a retention CloudWatch Logs offers", days)
 	}
 }
