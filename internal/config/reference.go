@@ -177,7 +177,7 @@ func schemaDefault(def string, t reflect.Type) (any, bool) {
 func Schema() ([]byte, error) {
 	s := schemaOf(reflect.TypeFor[Config](), "")
 	s["$schema"] = "http://json-schema.org/draft-07/schema#"
-	s["$id"] = "https://github.com/xflowhq/xflow/internal/config/xflow.schema.json"
+	s["$id"] = "https://github.com/xflowhq/xflow/config/xflow.schema.json"
 	s["title"] = "xflow workflow configuration"
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -27,6 +27,11 @@ func TestEveryKeyDocumented(t *testing.T) {
 	}
 }
 
+// schemaFile is the committed schema. It stays at config/ in the
+// repository, outside internal/, because editors of every project xflow
+// init made fetch it from that URL.
+const schemaFile = "../../config/xflow.schema.json"
+
 // The committed schema (used by editors through the example's
 // yaml-language-server comment) is the generated one.
 func TestSchemaUpToDate(t *testing.T) {
@@ -35,12 +40,12 @@ func TestSchemaUpToDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if *update {
-		if err := os.WriteFile("xflow.schema.json", got, 0o644); err != nil {
+		if err := os.WriteFile(schemaFile, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if diff := cmp.Diff(string(mustRead(t, "xflow.schema.json")), string(got)); diff != "" {
-		t.Errorf("xflow.schema.json is stale; run go test ./internal/config -update (-want +got):\n%s", diff)
+	if diff := cmp.Diff(string(mustRead(t, schemaFile)), string(got)); diff != "" {
+		t.Errorf("%s is stale; run go test ./internal/config -update (-want +got):\n%s", schemaFile, diff)
 	}
 	for _, want := range []string{`"additionalProperties": false`, `"python3.13"`, `"TRIM_HORIZON"`} {
 		if !strings.Contains(string(got), want) {

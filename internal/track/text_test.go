@@ -30,7 +30,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./track -run %s -update to create it)", err, t.Name())
+		t.Fatalf("%v (run go test ./internal/track -run %s -update to create it)", err, t.Name())
 	}
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("%s (-want +got):\n%s", path, diff)
