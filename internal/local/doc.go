@@ -30,7 +30,7 @@
 //	streams/<stream>/<base>.rec   records (see segment.go for the format)
 //	streams/<stream>/lock         the stream's flock
 //	quarantine/<stream>/<offset>  damaged bytes, and what they were
-//	checkpoints/<stream>/<subscriber>
+//	checkpoints/<stream>/<function>
 //	logs/<log group path>/<escaped log stream>.jsonl
 //	failures/<function>.jsonl     Lambda's on-failure records (the SQS queue)
 //	runtime/                      the Python and Node.js bootstraps

@@ -203,7 +203,7 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 	}
 	for _, m := range r.mappings {
 		if err := m.openCheckpoint(r.stateDir); err != nil {
-			return fmt.Errorf("open the checkpoint of %s on %s: %w", m.subscriber, m.stream.name, err)
+			return fmt.Errorf("open the checkpoint of %s on %s: %w", m.function, m.stream.name, err)
 		}
 	}
 	info, _ := json.MarshalIndent(Info{PID: os.Getpid(), KinesisEndpoint: r.kinesis.endpoint(), Config: r.cfg.File, Started: time.Now().UTC()}, "", "  ")
@@ -284,8 +284,6 @@ func (e *CheckpointError) Error() string {
 	return b.String()
 }
 
-func functionLogGroup(fn string) string { return names.FunctionLogGroup(fn) }
-
 func (r *Runtime) addFunction(ctx context.Context, fs spec.Function, scheme names.Scheme) error {
 	l, ok := r.cfg.Lambda(fs.Lambda)
 	if !ok {
@@ -306,7 +304,7 @@ func (r *Runtime) addFunction(ctx context.Context, fs spec.Function, scheme name
 		memoryMB: fs.MemoryMB,
 		launch:   ln,
 		logs:     r.logs,
-		logGroup: functionLogGroup(fs.Name),
+		logGroup: names.FunctionLogGroup(fs.Name),
 		all:      map[*worker]bool{},
 	}
 	if err := r.logs.ensureGroup(fn.logGroup); err != nil {
@@ -320,7 +318,7 @@ func (r *Runtime) addFunction(ctx context.Context, fs spec.Function, scheme name
 		}
 		r.mappings = append(r.mappings, &mapping{
 			rt: r, stream: st, streamARN: r.streams.streamARN(st.name),
-			subscriber: fs.Name, function: fs.Name, fnARN: fn.arn,
+			function: fs.Name, fnARN: fn.arn,
 			target: fn, settings: sub.Mapping, now: time.Now,
 			log: r.log.With("function", fs.Name, "stream", st.name),
 		})
@@ -335,7 +333,7 @@ func (r *Runtime) addTracker(ts spec.Tracker, scheme names.Scheme) error {
 	if err := r.logs.ensureGroup(ts.LogGroup); err != nil {
 		return err
 	}
-	own := functionLogGroup(ts.Name)
+	own := names.FunctionLogGroup(ts.Name)
 	if err := r.logs.ensureGroup(own); err != nil {
 		return err
 	}
@@ -359,7 +357,7 @@ func (r *Runtime) addTracker(ts spec.Tracker, scheme names.Scheme) error {
 		}
 		r.mappings = append(r.mappings, &mapping{
 			rt: r, stream: st, streamARN: r.streams.streamARN(st.name),
-			subscriber: ts.Name, function: ts.Name, fnARN: arn,
+			function: ts.Name, fnARN: arn,
 			target: t, settings: ts.Mapping, now: time.Now,
 			log: r.log.With("function", ts.Name, "stream", st.name),
 		})
