@@ -25,6 +25,10 @@
 //     SDK's method shapes, so the real tracker.Handler writes to it and
 //     package track reads it.
 //
+// One runtime at a time runs a state folder (Running says which); a
+// process that serves another's runtime stands by with StartTakeover
+// (takeover.go) to run the folder itself when that one stops.
+//
 // The state folder (default .xflow/ beside the config) holds everything:
 //
 //	streams/<stream>/<base>.rec   records (see segment.go for the format)

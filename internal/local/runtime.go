@@ -92,17 +92,8 @@ type Runtime struct {
 // New returns a Runtime of c, not started.
 func New(c *config.Config, opts Options) *Runtime {
 	r := &Runtime{cfg: c, opts: opts, artifacts: map[string]*build.Artifact{}, pythonSDKs: map[string]string{}, done: make(chan struct{})}
-	r.stateDir = opts.StateDir
-	if r.stateDir == "" {
-		r.stateDir = pipeline.LayoutOf(c).State()
-	}
-	if abs, err := filepath.Abs(r.stateDir); err == nil {
-		r.stateDir = abs
-	}
-	r.log = opts.Log
-	if r.log == nil {
-		r.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
+	r.stateDir = opts.stateDir(c)
+	r.log = opts.logger()
 	for _, a := range opts.Artifacts {
 		r.artifacts[a.Lambda] = a
 	}
@@ -117,6 +108,28 @@ func New(c *config.Config, opts Options) *Runtime {
 	}
 	r.roleARN = fmt.Sprintf("arn:aws:iam::%s:role/%s", r.account, role)
 	return r
+}
+
+// stateDir is the state folder of a runtime of c with these options:
+// StateDir or the layout's, made absolute when it can be.
+func (o Options) stateDir(c *config.Config) string {
+	dir := o.StateDir
+	if dir == "" {
+		dir = pipeline.LayoutOf(c).State()
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return dir
+}
+
+// logger is where a runtime with these options logs: Log, or text on
+// stderr.
+func (o Options) logger() *slog.Logger {
+	if o.Log != nil {
+		return o.Log
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
 // Info is what a running runtime tells other processes about itself, in
