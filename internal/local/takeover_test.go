@@ -16,14 +16,22 @@ import (
 // an interpreter and runs the tracker alone, in process.
 const trackedOnly = "subscriptions:\n  - event: Uploaded\n    subscribers:\nworkflows:\n  - id: wf\n    flow:\n      - Uploaded\n"
 
-func startRuntime(t *testing.T, c *config.Config, state string, log *slog.Logger) *Runtime {
+// runningFirst starts a runtime of trackedOnly on a fresh state folder,
+// as xflow run in another terminal would; what it and the takeovers
+// given its log say goes to logged.
+func runningFirst(t *testing.T) (c *config.Config, first *Runtime, logged *syncBuffer) {
 	t.Helper()
-	rt := New(c, Options{StateDir: state, Log: log})
-	if err := rt.Start(context.Background()); err != nil {
+	c, err := config.Parse(filepath.Join(t.TempDir(), "xflow.yaml"), []byte(trackedOnly), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged = &syncBuffer{}
+	first = New(c, Options{StateDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(logged, nil))})
+	if err := first.Start(context.Background()); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	t.Cleanup(func() { stopWithin(t, rt, 20*time.Second) })
-	return rt
+	t.Cleanup(func() { stopWithin(t, first, 20*time.Second) })
+	return c, first, logged
 }
 
 func stopWithin(t *testing.T, s interface{ Stop(context.Context) error }, d time.Duration) {
@@ -39,16 +47,9 @@ func stopWithin(t *testing.T, s interface{ Stop(context.Context) error }, d time
 // state folder; when that one stops, it starts one of its own, which
 // delivers what is appended to the streams after, and Stop stops it.
 func TestTakeover(t *testing.T) {
-	c, err := config.Parse(filepath.Join(t.TempDir(), "xflow.yaml"), []byte(trackedOnly), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := t.TempDir()
-	var logged syncBuffer
-	log := slog.New(slog.NewTextHandler(&logged, nil))
-	first := startRuntime(t, c, state, log)
-
-	tk := StartTakeover(context.Background(), c, Options{StateDir: state, Log: log})
+	c, first, logged := runningFirst(t)
+	state := first.StateDir()
+	tk := StartTakeover(context.Background(), c, Options{StateDir: state, Log: first.log})
 	t.Cleanup(func() { stopWithin(t, tk, 20*time.Second) })
 	time.Sleep(3 * takeoverPoll)
 	if strings.Contains(logged.String(), "starting one here") {
@@ -99,15 +100,9 @@ func TestTakeover(t *testing.T) {
 // TestTakeoverStopsWatching: stopped before the runtime it watches
 // stops, a takeover starts nothing.
 func TestTakeoverStopsWatching(t *testing.T) {
-	c, err := config.Parse(filepath.Join(t.TempDir(), "xflow.yaml"), []byte(trackedOnly), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := t.TempDir()
-	var logged syncBuffer
-	log := slog.New(slog.NewTextHandler(&logged, nil))
-	first := startRuntime(t, c, state, log)
-	tk := StartTakeover(context.Background(), c, Options{StateDir: state, Log: log})
+	c, first, logged := runningFirst(t)
+	state := first.StateDir()
+	tk := StartTakeover(context.Background(), c, Options{StateDir: state, Log: first.log})
 	stopWithin(t, tk, 20*time.Second)
 	stopWithin(t, first, 20*time.Second)
 	time.Sleep(3 * takeoverPoll)
