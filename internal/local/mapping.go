@@ -537,7 +537,7 @@ func (m *mapping) giveUp(batch []Record, condition string, fe *FunctionError, in
 		StreamARN:                       m.streamARN,
 	}
 	line, _ := json.Marshal(rec)
-	path := filepath.Join(m.rt.stateDir, "failures", m.function+".jsonl")
+	path := failuresPath(m.rt.stateDir, m.function)
 	failuresMu.Lock()
 	defer failuresMu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
