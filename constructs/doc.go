@@ -22,4 +22,27 @@
 // spec is validated in Go before any construct is created, and the few
 // errors only the CDK can detect are recovered and returned by
 // NewWorkflowApp.
+//
+// # Names
+//
+// A step of a workflow is a lambda where the user writes it and a function
+// from the spec on, where it is an AWS Lambda function:
+//
+//	where            name                  what it is
+//	xflow.yaml       lambdas: - name: ...  a step, as the user writes it
+//	internal/config  config.Lambda         one lambdas: entry; .Name is the config name
+//	constructs/spec  spec.Function         a config lambda resolved: .Lambda is the
+//	                                       config name, .Name the AWS function name
+//	                                       (names.Scheme.Function)
+//	constructs       Step (step.go)        the construct that deploys one spec.Function
+//	internal/local   function (worker.go)  one deployed function run on this machine:
+//	                                       its warm workers, named by the AWS name
+//
+// The construct is a Step, not a Function, because it is more than the
+// function (its log group, role, failure queue, mappings and alarms) and
+// Function() is its accessor for the function itself. "Function" alone is
+// any Lambda function xflow deploys, a Step's or a WorkflowTracker's:
+// function.go holds what those two share. A workflow's tracker is
+// spec.Tracker in the spec, WorkflowTracker here, and the handler of package
+// internal/tracker on AWS, which writes what package internal/track reads.
 package constructs

@@ -212,15 +212,10 @@ func serveLocal(ctx context.Context, s streams, c *config.Config, opts server.Op
 		// The events the server accepts go to the state folder's streams
 		// whoever runs them; when that runtime stops, one starts here so
 		// that they keep running.
-		tctx, stopWatching := context.WithCancel(ctx)
-		takeover := make(chan *local.Runtime, 1)
-		go func() { takeover <- takeOver(tctx, s, c, opts.Logger, state, built) }()
+		takeover := local.StartTakeover(ctx, c, localOptions(s, opts.Logger, state, built))
 		defer func() {
-			stopWatching()
-			if rt := <-takeover; rt != nil {
-				if serr := stopRuntime(rt); err == nil {
-					err = serr
-				}
+			if serr := stopRuntime(takeover); err == nil {
+				err = serr
 			}
 		}()
 		return server.New(opts).ListenAndServe(ctx, addr)
@@ -252,52 +247,12 @@ func localOptions(s streams, log *slog.Logger, state string, built *pipeline.Res
 	}
 }
 
-func stopRuntime(rt *local.Runtime) error {
+// stopRuntime stops a runtime, or a takeover and the runtime it started,
+// leaving invocations in flight stopGrace to finish.
+func stopRuntime(rt interface{ Stop(context.Context) error }) error {
 	ctx, cancel := context.WithTimeout(context.Background(), stopGrace)
 	defer cancel()
 	return rt.Stop(ctx)
-}
-
-// takeOverPoll is how often a server serving another process's runtime
-// checks that it still runs.
-const takeOverPoll = 500 * time.Millisecond
-
-// takeOver waits until the runtime of the state folder stops, then starts
-// one in this process and returns it (nil when ctx ends first). A start
-// that fails, for instance because `xflow run` came back first, is logged
-// and the watch goes on.
-func takeOver(ctx context.Context, s streams, c *config.Config, log *slog.Logger, state string, built *pipeline.Result) *local.Runtime {
-	wait := takeOverPoll
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		if _, running := local.Running(state); running {
-			wait = takeOverPoll
-			continue
-		}
-		log.Warn("the local runtime this server served has stopped; starting one here, so that accepted events keep running", "state", state)
-		rt := local.New(c, localOptions(s, log, state, built))
-		if err := rt.Start(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if info, running := local.Running(state); running {
-				// Another runtime (xflow run, restarted) took the folder
-				// first: serve it, as at the start.
-				log.Info("another local runtime runs the state folder now; serving it", "pid", info.PID)
-				wait = takeOverPoll
-				continue
-			}
-			// A missing interpreter will not fix itself in half a second.
-			wait = min(2*max(wait, 5*time.Second), time.Minute)
-			log.Error("start the local runtime; accepted events stay in the state folder until one runs", "error", err, "retry_in", wait)
-			continue
-		}
-		return rt
-	}
 }
 
 // awsBackend is the server's backend on AWS, once every stream of the

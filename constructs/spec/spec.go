@@ -2,6 +2,21 @@
 // configuration resolved to final AWS names and values. It is its own
 // package, free of CDK imports, so that the xflow command can produce a spec
 // without linking the CDK bindings, which only the generated app needs.
+//
+// A step of a workflow is a lambda in the config and a Function here, which
+// carries both of its names: Lambda, the name in the config, and Name, the
+// AWS function name that names.Scheme derives from it. Every package keeps
+// to these names:
+//
+//	where            name                  what it is
+//	xflow.yaml       lambdas: - name: ...  a step, as the user writes it
+//	internal/config  config.Lambda         one lambdas: entry; .Name is the config name
+//	constructs/spec  spec.Function         a config lambda resolved: .Lambda is the
+//	                                       config name, .Name the AWS function name
+//	                                       (names.Scheme.Function)
+//	constructs       Step (step.go)        the construct that deploys one spec.Function
+//	internal/local   function (worker.go)  one deployed function run on this machine:
+//	                                       its warm workers, named by the AWS name
 package spec
 
 import (
@@ -108,7 +123,8 @@ type Stream struct {
 	RetentionHours int    `json:"retention_hours"`
 }
 
-// Function is one Lambda function of the config and its subscriptions.
+// Function is one config lambda resolved to its AWS Lambda function, and
+// its subscriptions.
 type Function struct {
 	Lambda           string            `json:"lambda"` // the name in the config
 	Name             string            `json:"name"`   // the AWS function name

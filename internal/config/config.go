@@ -54,7 +54,10 @@ type AWS struct {
 	LambdaExecutionRoleName string   `yaml:"lambda_execution_role_name"`
 }
 
-// Lambda is one function: a step of the workflow.
+// Lambda is one entry of lambdas: a step of the workflow, under the name
+// the user gave it (Name, the config name). Resolved, it becomes a
+// spec.Function, which also has its AWS name (see package spec for the
+// names of a step in every package).
 type Lambda struct {
 	Name             string            `yaml:"name"`
 	Description      string            `yaml:"description"`

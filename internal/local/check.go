@@ -60,10 +60,12 @@ type StreamCheck struct {
 
 // CheckpointCheck is the check of one checkpoint file.
 type CheckpointCheck struct {
-	Path       string // the file
-	Stream     string
-	Subscriber string
-	Value      string // as written
+	Path   string // the file
+	Stream string
+	// Function is the AWS name of the function or tracker whose place in
+	// Stream the checkpoint keeps (see mapping.function).
+	Function string
+	Value    string // as written
 	// Problem is "" when the checkpoint is fine.
 	Problem string
 	// Fix is the offset repair writes.
@@ -179,15 +181,15 @@ func checkStreams(stateDir string, streams map[string]*stream, mode checkMode) (
 			v, err := parseSeq(strings.TrimSpace(c.Value))
 			switch start, in := inside[v]; {
 			case err != nil:
-				c.Problem = fmt.Sprintf("%q is not a stream offset: where %s stands in %s is lost", clipValue(c.Value), c.Subscriber, name)
-				c.Fix, c.FixText = 0, fmt.Sprintf("deliver %s to %s again from its oldest record (at least once)", name, c.Subscriber)
+				c.Problem = fmt.Sprintf("%q is not a stream offset: where %s stands in %s is lost", clipValue(c.Value), c.Function, name)
+				c.Fix, c.FixText = 0, fmt.Sprintf("deliver %s to %s again from its oldest record (at least once)", name, c.Function)
 			case sc.Problem != "":
 			case v > sc.End:
-				c.Problem = fmt.Sprintf("%d is past the end of stream %s (%d): records appended from there on would never reach %s", v, name, sc.End, c.Subscriber)
-				c.Fix, c.FixText = sc.End, fmt.Sprintf("move it to the end of the stream (%d): %s gets every record appended from now on", sc.End, c.Subscriber)
+				c.Problem = fmt.Sprintf("%d is past the end of stream %s (%d): records appended from there on would never reach %s", v, name, sc.End, c.Function)
+				c.Fix, c.FixText = sc.End, fmt.Sprintf("move it to the end of the stream (%d): %s gets every record appended from now on", sc.End, c.Function)
 			case in:
 				c.Problem = fmt.Sprintf("%d is inside the record at %d, not at the start of one", v, start)
-				c.Fix, c.FixText = start, fmt.Sprintf("move it to the start of that record (%d), which %s then gets again", start, c.Subscriber)
+				c.Fix, c.FixText = start, fmt.Sprintf("move it to the start of that record (%d), which %s then gets again", start, c.Function)
 			}
 		}
 	}
@@ -202,7 +204,7 @@ func checkStreams(stateDir string, streams map[string]*stream, mode checkMode) (
 				return nil, fmt.Errorf("repair checkpoint %s: %w", c.Path, err)
 			}
 			c.Repaired = true
-			mode.log.Warn(fmt.Sprintf("repaired checkpoint %s: %s; moved to %d: %s", c.Path, c.Problem, c.Fix, c.FixText), "stream", c.Stream, "subscriber", c.Subscriber)
+			mode.log.Warn(fmt.Sprintf("repaired checkpoint %s: %s; moved to %d: %s", c.Path, c.Problem, c.Fix, c.FixText), "stream", c.Stream, "function", c.Function)
 		}
 	}
 	rep.Repaired = mode.streams || mode.checkpoints
@@ -238,7 +240,7 @@ func readCheckpoints(stateDir string, streams map[string]*stream) ([]CheckpointC
 			if err != nil {
 				return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
 			}
-			out = append(out, CheckpointCheck{Path: path, Stream: name, Subscriber: e.Name(), Value: string(data)})
+			out = append(out, CheckpointCheck{Path: path, Stream: name, Function: e.Name(), Value: string(data)})
 		}
 	}
 	slices.SortFunc(out, func(a, b CheckpointCheck) int { return strings.Compare(a.Path, b.Path) })

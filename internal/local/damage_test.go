@@ -95,7 +95,7 @@ func (f *damageFixture) restart(t *testing.T, repair bool) (delivered []string, 
 	ft := &fakeTarget{answer: func(int, []kinesisEventRecord) ([]byte, *FunctionError) { return []byte("null"), nil }}
 	m := &mapping{
 		rt: &Runtime{stateDir: f.dir, region: "us-east-1"}, stream: s, streamARN: "arn:aws:kinesis:us-east-1:000000000000:stream/S",
-		subscriber: "fn", function: "fn", target: ft, now: time.Now, log: log,
+		function: "fn", target: ft, now: time.Now, log: log,
 		settings: spec.Mapping{BatchSize: 7, RetryAttempts: 1, OnFailure: spec.OnFailureQueue},
 	}
 	if err := m.openCheckpoint(f.dir); err != nil {

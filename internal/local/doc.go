@@ -25,12 +25,16 @@
 //     SDK's method shapes, so the real tracker.Handler writes to it and
 //     package track reads it.
 //
+// One runtime at a time runs a state folder (Running says which); a
+// process that serves another's runtime stands by with StartTakeover
+// (takeover.go) to run the folder itself when that one stops.
+//
 // The state folder (default .xflow/ beside the config) holds everything:
 //
 //	streams/<stream>/<base>.rec   records (see segment.go for the format)
 //	streams/<stream>/lock         the stream's flock
 //	quarantine/<stream>/<offset>  damaged bytes, and what they were
-//	checkpoints/<stream>/<subscriber>
+//	checkpoints/<stream>/<function>
 //	logs/<log group path>/<escaped log stream>.jsonl
 //	failures/<function>.jsonl     Lambda's on-failure records (the SQS queue)
 //	runtime/                      the Python and Node.js bootstraps

@@ -59,6 +59,13 @@ func deadLetterKey(requestID, start, end string) string {
 	return requestID + "/" + start + "/" + end
 }
 
+// failuresPath is the file of a function's dead letters, Lambda's
+// on-failure records (what the failure queue holds on AWS); function is
+// its AWS name.
+func failuresPath(stateDir, function string) string {
+	return filepath.Join(stateDir, "failures", function+".jsonl")
+}
+
 // redrivenPath is the file of a function's redrive marks.
 func redrivenPath(stateDir, function string) string {
 	return filepath.Join(stateDir, "failures", "redriven", function+".jsonl")
@@ -266,7 +273,7 @@ func TrackDeadLetters(stateDir string) func(ctx context.Context, executionID str
 				StartSequenceNumber: d.StartSequenceNumber,
 				EndSequenceNumber:   d.EndSequenceNumber,
 				Error:               d.Error,
-				Where:               filepath.Join(stateDir, "failures", d.Function+".jsonl"),
+				Where:               failuresPath(stateDir, d.Function),
 			})
 		}
 		return out, nil

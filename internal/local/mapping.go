@@ -25,9 +25,9 @@ type target interface {
 	invoke(ctx context.Context, payload []byte) ([]byte, *FunctionError, error)
 }
 
-// mapping is one event source mapping: a subscriber reading one stream.
-// It reads batches from its checkpoint and applies Lambda's semantics for
-// Kinesis, in order:
+// mapping is one event source mapping: a function or tracker reading one
+// stream. It reads batches from its checkpoint and applies Lambda's
+// semantics for Kinesis, in order:
 //
 //   - a batch is up to BatchSize records, gathered for up to BatchWindow,
 //     within the 6 MB an invocation may carry;
@@ -47,15 +47,18 @@ type target interface {
 // are done, so a crash redelivers at most the batch in flight: at least
 // once, in order.
 type mapping struct {
-	rt         *Runtime
-	stream     *stream
-	streamARN  string
-	subscriber string // checkpoint name: the function's or tracker's name
-	function   string // whose failures file receives given-up batches
-	fnARN      string
-	target     target
-	settings   spec.Mapping
-	log        *slog.Logger
+	rt        *Runtime
+	stream    *stream
+	streamARN string
+	// function is the AWS name of the function or tracker the mapping
+	// invokes: it names the mapping's checkpoint and the failures file
+	// that receives the batches it gives up, as on AWS, where both belong
+	// to the function.
+	function string
+	fnARN    string
+	target   target
+	settings spec.Mapping
+	log      *slog.Logger
 
 	checkpointPath string
 	pos            atomic.Int64 // offset of the next record to deliver
@@ -87,7 +90,7 @@ func (m *mapping) openCheckpoint(stateDir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	m.checkpointPath = filepath.Join(dir, m.subscriber)
+	m.checkpointPath = filepath.Join(dir, m.function)
 	data, err := os.ReadFile(m.checkpointPath)
 	switch {
 	case err == nil:
@@ -534,7 +537,7 @@ func (m *mapping) giveUp(batch []Record, condition string, fe *FunctionError, in
 		StreamARN:                       m.streamARN,
 	}
 	line, _ := json.Marshal(rec)
-	path := filepath.Join(m.rt.stateDir, "failures", m.function+".jsonl")
+	path := failuresPath(m.rt.stateDir, m.function)
 	failuresMu.Lock()
 	defer failuresMu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -64,7 +64,7 @@ func testMapping(t *testing.T, n int, settings spec.Mapping, answer func(int, []
 	rt := &Runtime{stateDir: dir, region: "us-east-1", roleARN: "arn:aws:iam::000000000000:role/r"}
 	m := &mapping{
 		rt: rt, stream: s, streamARN: "arn:aws:kinesis:us-east-1:000000000000:stream/S",
-		subscriber: "fn", function: "fn", fnARN: "arn:aws:lambda:us-east-1:000000000000:function:fn",
+		function: "fn", fnARN: "arn:aws:lambda:us-east-1:000000000000:function:fn",
 		target: ft, settings: settings, now: time.Now,
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

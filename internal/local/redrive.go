@@ -118,7 +118,7 @@ func (s *localSource) Failures(ctx context.Context) ([]*redrive.Failure, []strin
 			}
 		}
 	}
-	path := filepath.Join(s.stateDir, "failures", s.name+".jsonl")
+	path := failuresPath(s.stateDir, s.name)
 	marks, err := readMarks(s.stateDir, s.name)
 	if err != nil {
 		return nil, nil, err
@@ -383,6 +383,6 @@ func TrackerState(stateDir string) func(ctx context.Context, tracker string) (*t
 			return nil, err
 		}
 		n := len(fs)
-		return &track.TrackerState{FailureQueue: filepath.Join(stateDir, "failures", tracker+".jsonl"), FailureQueueDepth: &n}, nil
+		return &track.TrackerState{FailureQueue: failuresPath(stateDir, tracker), FailureQueueDepth: &n}, nil
 	}
 }

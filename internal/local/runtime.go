@@ -92,17 +92,8 @@ type Runtime struct {
 // New returns a Runtime of c, not started.
 func New(c *config.Config, opts Options) *Runtime {
 	r := &Runtime{cfg: c, opts: opts, artifacts: map[string]*build.Artifact{}, pythonSDKs: map[string]string{}, done: make(chan struct{})}
-	r.stateDir = opts.StateDir
-	if r.stateDir == "" {
-		r.stateDir = pipeline.LayoutOf(c).State()
-	}
-	if abs, err := filepath.Abs(r.stateDir); err == nil {
-		r.stateDir = abs
-	}
-	r.log = opts.Log
-	if r.log == nil {
-		r.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
+	r.stateDir = opts.stateDir(c)
+	r.log = opts.logger()
 	for _, a := range opts.Artifacts {
 		r.artifacts[a.Lambda] = a
 	}
@@ -117,6 +108,28 @@ func New(c *config.Config, opts Options) *Runtime {
 	}
 	r.roleARN = fmt.Sprintf("arn:aws:iam::%s:role/%s", r.account, role)
 	return r
+}
+
+// stateDir is the state folder of a runtime of c with these options:
+// StateDir or the layout's, made absolute when it can be.
+func (o Options) stateDir(c *config.Config) string {
+	dir := o.StateDir
+	if dir == "" {
+		dir = pipeline.LayoutOf(c).State()
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return dir
+}
+
+// logger is where a runtime with these options logs: Log, or text on
+// stderr.
+func (o Options) logger() *slog.Logger {
+	if o.Log != nil {
+		return o.Log
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
 // Info is what a running runtime tells other processes about itself, in
@@ -203,7 +216,7 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 	}
 	for _, m := range r.mappings {
 		if err := m.openCheckpoint(r.stateDir); err != nil {
-			return fmt.Errorf("open the checkpoint of %s on %s: %w", m.subscriber, m.stream.name, err)
+			return fmt.Errorf("open the checkpoint of %s on %s: %w", m.function, m.stream.name, err)
 		}
 	}
 	info, _ := json.MarshalIndent(Info{PID: os.Getpid(), KinesisEndpoint: r.kinesis.endpoint(), Config: r.cfg.File, Started: time.Now().UTC()}, "", "  ")
@@ -284,8 +297,6 @@ func (e *CheckpointError) Error() string {
 	return b.String()
 }
 
-func functionLogGroup(fn string) string { return names.FunctionLogGroup(fn) }
-
 func (r *Runtime) addFunction(ctx context.Context, fs spec.Function, scheme names.Scheme) error {
 	l, ok := r.cfg.Lambda(fs.Lambda)
 	if !ok {
@@ -306,7 +317,7 @@ func (r *Runtime) addFunction(ctx context.Context, fs spec.Function, scheme name
 		memoryMB: fs.MemoryMB,
 		launch:   ln,
 		logs:     r.logs,
-		logGroup: functionLogGroup(fs.Name),
+		logGroup: names.FunctionLogGroup(fs.Name),
 		all:      map[*worker]bool{},
 	}
 	if err := r.logs.ensureGroup(fn.logGroup); err != nil {
@@ -320,7 +331,7 @@ func (r *Runtime) addFunction(ctx context.Context, fs spec.Function, scheme name
 		}
 		r.mappings = append(r.mappings, &mapping{
 			rt: r, stream: st, streamARN: r.streams.streamARN(st.name),
-			subscriber: fs.Name, function: fs.Name, fnARN: fn.arn,
+			function: fs.Name, fnARN: fn.arn,
 			target: fn, settings: sub.Mapping, now: time.Now,
 			log: r.log.With("function", fs.Name, "stream", st.name),
 		})
@@ -335,7 +346,7 @@ func (r *Runtime) addTracker(ts spec.Tracker, scheme names.Scheme) error {
 	if err := r.logs.ensureGroup(ts.LogGroup); err != nil {
 		return err
 	}
-	own := functionLogGroup(ts.Name)
+	own := names.FunctionLogGroup(ts.Name)
 	if err := r.logs.ensureGroup(own); err != nil {
 		return err
 	}
@@ -359,7 +370,7 @@ func (r *Runtime) addTracker(ts spec.Tracker, scheme names.Scheme) error {
 		}
 		r.mappings = append(r.mappings, &mapping{
 			rt: r, stream: st, streamARN: r.streams.streamARN(st.name),
-			subscriber: ts.Name, function: ts.Name, fnARN: arn,
+			function: ts.Name, fnARN: arn,
 			target: t, settings: ts.Mapping, now: time.Now,
 			log: r.log.With("function", ts.Name, "stream", st.name),
 		})

@@ -11,6 +11,7 @@ import (
 	"github.com/xflowhq/xflow/internal/build"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/local/bootstrap"
+	"github.com/xflowhq/xflow/internal/names"
 	"github.com/xflowhq/xflow/internal/nodejs"
 )
 
@@ -98,7 +99,7 @@ func (r *Runtime) functionEnv(l config.Lambda, fnName string, ln launch, own map
 		"AWS_LAMBDA_FUNCTION_NAME":        fnName,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(l.Memory),
 		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
-		"AWS_LAMBDA_LOG_GROUP_NAME":       functionLogGroup(fnName),
+		"AWS_LAMBDA_LOG_GROUP_NAME":       names.FunctionLogGroup(fnName),
 		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
 		"AWS_REGION":                      r.region,
 		"AWS_DEFAULT_REGION":              r.region,

@@ -35,7 +35,8 @@ type launch struct {
 	custom bool
 }
 
-// function is one Lambda function of the config and its warm workers.
+// function is one deployed function of the spec (a spec.Function, the
+// function of a config lambda) run on this machine: its warm workers.
 // Invocations take an idle worker or start one: as on Lambda, a worker
 // (execution environment) runs one invocation at a time and is kept for
 // the next, and concurrent invocations get environments of their own.

@@ -18,6 +18,11 @@
 // log stream, then one paged FilterLogEvents read per producing function,
 // run concurrently, all through a Limiter (CloudWatch Logs allows about 5
 // such reads per second per account), backing off on ThrottlingException.
+//
+// track and tracker differ by two letters and are the two sides of one
+// thing: package track (this one) reads, package tracker
+// (internal/tracker) is the Lambda that writes; tracker.Entry is their
+// contract.
 package track
 
 import (

@@ -11,4 +11,10 @@
 // silently.
 //
 // The Lambda's main package is in internal/tracker/lambda.
+//
+// tracker and track differ by two letters and are the two sides of one
+// thing: package tracker (this one) is the Lambda that writes, package
+// track (internal/track) the reader behind `xflow track`, the server's
+// GET /track/... and the tracking page, which rebuilds an execution from
+// what tracker wrote. An Entry is their contract.
 package tracker
