@@ -3,6 +3,10 @@
 // tracker Lambda, with this module's go.mod and go.sum. Embedding them in
 // the xflow binary lets the generated app build offline and stand alone,
 // wherever the config lives and however xflow was installed.
+//
+// It sits at the module's root only because go:embed cannot reach above its
+// package's folder, and go.mod and go.sum are here. It is not an API: apps
+// import constructs and constructs/spec; the xflow command reads AppSources.
 package xflow
 
 import "embed"

@@ -45,4 +45,15 @@
 // function.go holds what those two share. A workflow's tracker is
 // spec.Tracker in the spec, WorkflowTracker here, and the handler of package
 // internal/tracker on AWS, which writes what package internal/track reads.
+//
+// # Stability
+//
+// This package and constructs/spec are xflow's public API: the only
+// packages a generated app imports, and the ones an app its user extends
+// may call. The exported constructs, their Props and accessors, and
+// NewWorkflowApp keep their signatures and meaning across xflow releases;
+// a construct may gain Props fields and accessors. The logical ids they
+// give resources stay the same, so that upgrading xflow never replaces a
+// deployed stream or function. Everything else of xflow is under internal/
+// and may change in any release.
 package constructs

@@ -5,18 +5,22 @@
 //
 // A step of a workflow is a lambda in the config and a Function here, which
 // carries both of its names: Lambda, the name in the config, and Name, the
-// AWS function name that names.Scheme derives from it. Every package keeps
-// to these names:
+// AWS function name that names.Scheme derives from it. The package doc of
+// constructs ("Names") shows the name of a step in every package.
 //
-//	where            name                  what it is
-//	xflow.yaml       lambdas: - name: ...  a step, as the user writes it
-//	internal/config  config.Lambda         one lambdas: entry; .Name is the config name
-//	constructs/spec  spec.Function         a config lambda resolved: .Lambda is the
-//	                                       config name, .Name the AWS function name
-//	                                       (names.Scheme.Function)
-//	constructs       Step (step.go)        the construct that deploys one spec.Function
-//	internal/local   function (worker.go)  one deployed function run on this machine:
-//	                                       its warm workers, named by the AWS name
+// Every default a config may leave out and every AWS limit xflow checks is
+// written once, here (defaults.go, limits.go): the config's validation, the
+// constructs, local mode, the README's config reference and the JSON Schema
+// read them from this package.
+//
+// # Stability
+//
+// A generated app, and an app its user extends, depends on this package:
+// the Spec types, their JSON form (the xflow.spec.json that xflow writes),
+// Load, Validate and the exported defaults and limits keep their meaning
+// across xflow releases; fields are added, not renamed or removed, and a
+// limit changes only when AWS changes it. Anything else of xflow is under
+// internal/ and may change in any release.
 package spec
 
 import (
