@@ -27,6 +27,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/xflowhq/xflow"
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/names"
 )
@@ -73,6 +74,8 @@ type project struct {
 	// ProcessedBy names the functions in the README's prose.
 	ProcessedBy string
 	GitHub      bool
+	// BootstrapRuleKey is the CDK context key cdk.json sets.
+	BootstrapRuleKey string
 }
 
 type function struct {
@@ -183,7 +186,7 @@ func CI(c *config.Config, ci string) (Files, error) {
 	if !slices.Contains(CISystems, ci) {
 		return nil, fmt.Errorf("--ci %q: xflow init writes workflows for %s", ci, strings.Join(CISystems, ", "))
 	}
-	p := project{GitHub: true}
+	p := project{GitHub: true, BootstrapRuleKey: spec.ContextBootstrapVersionRule}
 	for _, l := range c.Lambdas {
 		if l.Code.Kind != config.CodeDir && l.Code.Kind != config.CodeFile && l.Code.Kind != config.CodeZip {
 			continue
@@ -206,7 +209,7 @@ func newProject(opts Options) (project, error) {
 	if len(rts) == 0 {
 		rts = Runtimes[:1]
 	}
-	p := project{Name: opts.Name, GitHub: opts.CI == "github"}
+	p := project{Name: opts.Name, GitHub: opts.CI == "github", BootstrapRuleKey: spec.ContextBootstrapVersionRule}
 	if opts.CI != "" && !slices.Contains(CISystems, opts.CI) {
 		return p, fmt.Errorf("--ci %q: xflow init writes workflows for %s", opts.CI, strings.Join(CISystems, ", "))
 	}
