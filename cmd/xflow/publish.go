@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/spf13/cobra"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/awsconfig"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/local"
@@ -60,7 +61,7 @@ stream in its state folder, whether or not "xflow run" is running.`,
 				}
 				if len(payload) > maxStdin {
 					return &publish.Error{Kind: publish.ErrTooLarge, Msg: fmt.Sprintf(
-						"the event on stdin is more than %d bytes; a Kinesis record holds %d", maxStdin, publish.MaxRecordBytes)}
+						"the event on stdin is more than %d bytes; a Kinesis record holds %d", maxStdin, spec.MaxRecordBytes)}
 				}
 			}
 			// Refuse a bad event before any AWS setup.

@@ -32,11 +32,27 @@ const (
 	MinParallelism   = 1
 	MaxParallelism   = 10
 
+	// Kinesis records, as PutRecord and PutRecords check them.
+	MaxRecordBytes       = 1 << 20 // a record's data and partition key together
+	MaxPartitionKey      = 256     // Unicode characters, and so an execution id
+	MaxPutRecordsRecords = 500
+	MaxPutRecordsBytes   = 5 << 20 // data and partition keys of one PutRecords call
+
+	// Lambda payloads of a synchronous invocation.
+	MaxInvokeBytes = 6 << 20 // the request
+	// MaxResponseBytes is the largest response Lambda accepts: 6 MiB and
+	// 100 bytes, as the Runtime Interface Emulator has it
+	// (interop.MaxPayloadSize).
+	MaxResponseBytes = 6<<20 + 100
+
 	// CloudWatch.
 	// MaxAlarmEvaluation is the longest an alarm may look back: evaluation
 	// periods times period, in seconds.
 	MaxAlarmEvaluation = 86400
 	MaxFilterPattern   = 1024 // CloudWatch Logs subscription filter pattern
+	// MetricPeriod is the period, in seconds, at which Lambda and Kinesis
+	// publish their metrics; an alarm's period is a multiple of it.
+	MetricPeriod = 60
 
 	// MaxWorkflowDescription is xflow's bound on a workflow's description,
 	// which goes into the tracker's description and the dashboard.

@@ -291,8 +291,8 @@ func (m *Monitoring) check(v *validator, s *Spec) {
 		seen[e] = true
 	}
 	p := m.PeriodSeconds
-	if p != 10 && p != 30 && (p <= 0 || p%60 != 0) {
-		v.addf("monitoring.period_seconds", "%d is not a CloudWatch period (10, 30 or a multiple of 60)", p)
+	if p != 10 && p != 30 && (p <= 0 || p%MetricPeriod != 0) {
+		v.addf("monitoring.period_seconds", "%d is not a CloudWatch period (10, 30 or a multiple of %d)", p, MetricPeriod)
 	}
 	if m.EvaluationPeriods < 1 {
 		v.addf("monitoring.evaluation_periods", "%d is less than 1", m.EvaluationPeriods)

@@ -9,14 +9,12 @@ import (
 	"github.com/xflowhq/xflow/internal/names"
 )
 
-// Limits of the monitoring and logging sections.
+// Bounds of the monitoring section, derived from spec's limits: a stream
+// keeps a record at most spec.MaxRetentionHours, so no iterator grows older.
 const (
-	maxAlarmLookback     = 86400    // evaluation periods × period, seconds
-	maxIteratorAge       = 31536000 // a stream keeps records at most 365 days
-	maxFilterPattern     = 1024
-	lowResolutionPeriod  = 60 // Lambda, Kinesis and SQS publish once a minute
+	maxIteratorAge       = spec.MaxRetentionHours * 3600
 	minAlarmErrorCount   = 1
-	maxEvaluationPeriods = maxAlarmLookback / lowResolutionPeriod
+	maxEvaluationPeriods = spec.MaxAlarmEvaluation / spec.MetricPeriod
 )
 
 var (
@@ -78,9 +76,9 @@ func (v *validator) monitoring() {
 		switch {
 		case period == 10 || period == 30:
 			v.errorf("monitoring.period", "write 1m or a multiple of it, such as 5m", "%s periods are for high-resolution metrics; Lambda, Kinesis and SQS publish theirs once a minute, so most %s periods would hold no data", m.Period, m.Period)
-		case period <= 0 || period%lowResolutionPeriod != 0:
+		case period <= 0 || period%spec.MetricPeriod != 0:
 			v.errorf("monitoring.period", "write a whole number of minutes, such as 1m or 5m", "%s is not a CloudWatch alarm period", m.Period)
-		case period > maxAlarmLookback:
+		case period > spec.MaxAlarmEvaluation:
 			v.errorf("monitoring.period", "write at most 1d", "%s is longer than the day an alarm may look back", m.Period)
 		}
 	}
@@ -93,12 +91,12 @@ func (v *validator) monitoring() {
 			p = int(Duration(spec.DefaultAlarmPeriodSeconds))
 		}
 		n := max(m.EvaluationPeriods, spec.DefaultEvaluationPeriods)
-		if p*n > maxAlarmLookback {
+		if p*n > spec.MaxAlarmEvaluation {
 			at := "monitoring.evaluation_periods"
 			if !v.has(at) {
 				at = "monitoring.period"
 			}
-			v.errorf(at, fmt.Sprintf("write at most %d periods of %s", maxAlarmLookback/p, Duration(p)), "%d periods of %s look back %s, more than the day an alarm may", n, Duration(p), Duration(p*n))
+			v.errorf(at, fmt.Sprintf("write at most %d periods of %s", spec.MaxAlarmEvaluation/p, Duration(p)), "%d periods of %s look back %s, more than the day an alarm may", n, Duration(p), Duration(p*n))
 		}
 	}
 	if v.has("monitoring.error_threshold") && m.ErrorThreshold < minAlarmErrorCount {
@@ -126,8 +124,8 @@ func (v *validator) logging(scheme names.Scheme) {
 	} else {
 		v.logDestination(scheme, l.DestinationARN)
 	}
-	if n := len(l.FilterPattern); n > maxFilterPattern {
-		v.errorf("logging.filter_pattern", "shorten it", "the pattern is %d characters long, more than CloudWatch Logs' %d", n, maxFilterPattern)
+	if n := len(l.FilterPattern); n > spec.MaxFilterPattern {
+		v.errorf("logging.filter_pattern", "shorten it", "the pattern is %d characters long, more than CloudWatch Logs' %d", n, spec.MaxFilterPattern)
 	}
 }
 

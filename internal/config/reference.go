@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/xflowhq/xflow/constructs/spec"
+	"github.com/xflowhq/xflow/internal/names"
 )
 
 // keyDoc documents one key of the file. The JSON Schema and the README's
@@ -42,7 +43,7 @@ var docs = map[string]keyDoc{
 	"general.lambda_timeout_time":  {Doc: "Default function timeout in seconds (" + span(spec.MinTimeoutSeconds, spec.MaxTimeoutSeconds) + "). `$LAMBDA_TIMEOUT_TIME` overrides it.", Default: itoa(spec.DefaultTimeoutSeconds), Example: "30", Min: ptr(spec.MinTimeoutSeconds), Max: ptr(spec.MaxTimeoutSeconds)},
 	"general.lambda_memory":        {Doc: "Default function memory in MB (" + span(spec.MinMemoryMB, spec.MaxMemoryMB) + ").", Default: itoa(spec.DefaultMemoryMB), Example: "256", Min: ptr(spec.MinMemoryMB), Max: ptr(spec.MaxMemoryMB)},
 	"general.architecture":         {Doc: "Default function architecture: `x86_64` or `arm64`.", Default: spec.DefaultArchitecture, Example: "arm64"},
-	"general.name_prefix":          {Doc: "Put in front of every stream, function and tracker name (and after `/xFlow/track/`), so several copies of a workflow can share an account. Letters, digits, `-`, `_`; up to 24.", Example: "dev_"},
+	"general.name_prefix":          {Doc: "Put in front of every stream, function and tracker name (and after `/xFlow/track/`), so several copies of a workflow can share an account. Letters, digits, `-`, `_`; up to " + itoa(names.MaxPrefix) + ".", Example: "dev_"},
 	"general.stack_name":           {Doc: "The CloudFormation stack name.", Default: "xflow (or <prefix>-xflow)", Example: "wordcount-prod"},
 	"general.log_retention_days":   {Doc: "Retention of every function's log group `/aws/lambda/<name>`, in days CloudWatch Logs offers (" + retentionList() + ").", Default: itoa(spec.DefaultLogRetentionDays), Example: "30"},
 	"general.track_retention_days": {Doc: "Retention of each workflow's tracking log group `/xFlow/track/<workflow_id>`; `xflow track` can answer for this long.", Default: itoa(spec.DefaultTrackRetentionDays), Example: "30"},
@@ -56,7 +57,7 @@ var docs = map[string]keyDoc{
 	"aws.lambda_execution_role_name": {Doc: "An existing IAM role (name or ARN) every function runs as. `$LAMBDA_EXECUTION_ROLE_NAME` overrides it. Empty means each function gets its own least-privilege role.", Example: "lambda-execute"},
 
 	"lambdas":                      {Doc: "The functions: each is a step of a workflow."},
-	"lambdas[].name":               {Doc: "Function name (with the prefix, up to 64 letters, digits, `-`, `_`). Required.", Example: "lambda_reader"},
+	"lambdas[].name":               {Doc: "Function name (with the prefix, up to " + itoa(names.MaxFunctionName) + " letters, digits, `-`, `_`). Required.", Example: "lambda_reader"},
 	"lambdas[].description":        {Doc: "Function description (up to " + itoa(spec.MaxDescription) + " characters).", Example: "Reads the uploaded file."},
 	"lambdas[].source":             {Doc: "The code: a file (packaged alone), a folder (built first when it has a manifest: Go with `go.mod` for `provided.*`, `requirements.txt` or `pyproject.toml` dependencies for Python, `package.json` with its lock file for Node.js; see Build), a `.zip`/`.jar` (deployed as it is), `s3://bucket/key.zip`, or any of those in a git repository: `https://host/owner/repo.git//path/in/repo?ref=v1.2.0` (`//` ends the repository; also `git@host:owner/repo.git//path?ref=…`, `ssh://`, `file:///…`, `git::URL` for a repository whose URL lacks `.git`, and GitHub's `https://github.com/owner/repo/blob/REF/file` and `/tree/REF/folder`; no `ref` means the default branch). Local paths are relative to the config file. A folder may hold symbolic links only to what is inside it: packaging follows links, so one pointing outside would put a file of this machine into the function. A git source is fetched by `git`, with your credentials, into xflow's cache; the commit its ref resolves to is pinned in `xflow.lock` beside the config (commit it) and used until `xflow synth --update-sources`. Required.", Example: "lambda_reader.py"},
 	"lambdas[].source_version":     {Doc: "S3 object version of an `s3://` source.", Example: "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"},
@@ -89,7 +90,7 @@ var docs = map[string]keyDoc{
 	"on_failure":                 {Doc: "Where records that exhaust their retries go: `queue` (an SQS queue per function, made by xflow: Lambda's record of the batch, its stream, shard and sequence numbers, for " + itoa(spec.FailureRetentionDays) + " days), `bucket` (an S3 bucket per stack, made by xflow, encrypted, TLS only, objects expiring after " + itoa(spec.FailureRetentionDays) + " days: Lambda writes the whole batch there, records included, so `xflow redrive` works even once the stream no longer holds them), `none`, or the ARN of an existing SQS queue or SNS topic (which `xflow redrive` does not read). `xflow redrive` delivers what `queue` and `bucket` hold again.", Default: spec.DefaultOnFailure, Example: "bucket"},
 
 	"workflows":               {Doc: "Workflows to track: each gets a tracker function `tracker_<id>` and a log group `/xFlow/track/<id>` with one log stream per execution."},
-	"workflows[].id":          {Doc: "Workflow id (the tracker name `tracker_<id>` must fit in 64 characters). Required.", Example: "compute_word_count"},
+	"workflows[].id":          {Doc: "Workflow id (the tracker name `tracker_<id>` must fit in " + itoa(names.MaxFunctionName) + " characters). Required.", Example: "compute_word_count"},
 	"workflows[].description": {Doc: "What the workflow does.", Example: "Counts the words of an uploaded file."},
 	"workflows[].flow":        {Doc: "The workflow's events in order, each defined under `subscriptions`, each once. Every event must carry `execution_id`.", Example: "[FileUploaded, FileDownloaded]"},
 

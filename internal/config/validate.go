@@ -115,7 +115,7 @@ func (v *validator) general() names.Scheme {
 		v.errorf("general.name_prefix", "use letters, digits, '-' and '_', such as dev_", "%q may only contain letters, digits, '-' and '_'", g.NamePrefix)
 		return names.Scheme{}
 	case len(g.NamePrefix) > names.MaxPrefix:
-		v.errorf("general.name_prefix", "shorten it: every function name must stay within 64 characters", "%q is longer than %d characters", g.NamePrefix, names.MaxPrefix)
+		v.errorf("general.name_prefix", fmt.Sprintf("shorten it: every function name must stay within %d characters", names.MaxFunctionName), "%q is longer than %d characters", g.NamePrefix, names.MaxPrefix)
 		return names.Scheme{}
 	}
 	if g.StackName != "" {
@@ -240,7 +240,7 @@ func (v *validator) lambdas(scheme names.Scheme, events []string) {
 		} else {
 			seen[l.Name] = i
 			if err := names.CheckFunction(scheme.Function(l.Name)); err != nil {
-				v.errorf(p+".name", "function names are up to 64 letters, digits, '-' and '_', prefix included", "function name %v", err)
+				v.errorf(p+".name", fmt.Sprintf("function names are up to %d letters, digits, '-' and '_', prefix included", names.MaxFunctionName), "function name %v", err)
 			}
 		}
 		if len(l.Description) > spec.MaxDescription {

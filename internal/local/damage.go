@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/names"
 	"github.com/xflowhq/xflow/internal/track"
 )
@@ -291,7 +292,7 @@ func readableIDs(b []byte, g segment) []string {
 		}
 		n := int(binary.LittleEndian.Uint32(b[p+4*boolInt(!g.v1):]))
 		klen := int(binary.LittleEndian.Uint16(b[p+h+8:]))
-		if klen > 0 && klen <= maxPartitionKey && p+h+bodyHeader+klen <= len(b) {
+		if klen > 0 && klen <= spec.MaxPartitionKey && p+h+bodyHeader+klen <= len(b) {
 			add(string(b[p+h+bodyHeader : p+h+bodyHeader+klen]))
 		}
 		if n < bodyHeader || n > maxBody {

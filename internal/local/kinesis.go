@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/names"
 )
@@ -106,10 +107,10 @@ var explicitHashKeyRe = regexp.MustCompile(`^(0|[1-9]\d{0,38})$`)
 var maxHashKey = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
 
 func checkRecord(key string, data []byte, explicitHashKey *string) error {
-	if n := utf8.RuneCountInString(key); n < 1 || n > maxPartitionKey {
-		return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("1 validation error detected: Value at 'partitionKey' failed to satisfy constraint: Member must have length between 1 and %d", maxPartitionKey))}
+	if n := utf8.RuneCountInString(key); n < 1 || n > spec.MaxPartitionKey {
+		return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("1 validation error detected: Value at 'partitionKey' failed to satisfy constraint: Member must have length between 1 and %d", spec.MaxPartitionKey))}
 	}
-	if len(data)+len(key) > maxRecordData {
+	if len(data)+len(key) > spec.MaxRecordBytes {
 		return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("the record is %d bytes with its partition key, more than the 1 MiB Kinesis allows", len(data)+len(key)))}
 	}
 	// One shard takes every hash key, so the key is only checked, as
@@ -147,15 +148,15 @@ func (s *Streams) PutRecord(ctx context.Context, in *kinesis.PutRecordInput, _ .
 	}, nil
 }
 
-// PutRecords appends up to 500 records with one fsync. Either all are
+// PutRecords appends up to spec.MaxPutRecordsRecords records with one fsync. Either all are
 // written or the call fails: a local disk has no partial throttling.
 func (s *Streams) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
 	st, err := s.lookup(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
-	if len(in.Records) < 1 || len(in.Records) > 500 {
-		return nil, &types.InvalidArgumentException{Message: aws.String("Records must hold 1 to 500 records")}
+	if len(in.Records) < 1 || len(in.Records) > spec.MaxPutRecordsRecords {
+		return nil, &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("Records must hold 1 to %d records", spec.MaxPutRecordsRecords))}
 	}
 	recs := make([]appendRecord, len(in.Records))
 	total := 0
@@ -167,8 +168,8 @@ func (s *Streams) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _
 		total += len(key) + len(r.Data)
 		recs[i] = appendRecord{PartitionKey: key, Data: r.Data}
 	}
-	if total > 5<<20 {
-		return nil, &types.InvalidArgumentException{Message: aws.String("the records weigh more than the 5 MiB a PutRecords call allows")}
+	if total > spec.MaxPutRecordsBytes {
+		return nil, &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("the records weigh %d bytes, more than the %d (5 MiB) a PutRecords call allows", total, spec.MaxPutRecordsBytes))}
 	}
 	seqs, _, err := st.append(recs)
 	if err != nil {
@@ -199,10 +200,10 @@ type kinesisServer struct {
 // kinesisTarget prefixes X-Amz-Target.
 const kinesisTarget = "Kinesis_20131202."
 
-// maxKinesisRequest bounds a request body: 500 records of up to 1 MiB in
-// base64, with room for the JSON around them. Kinesis itself caps a
-// PutRecords call at 5 MiB of data.
-const maxKinesisRequest = 8 << 20
+// maxKinesisRequest bounds a request body: a PutRecords call's
+// spec.MaxPutRecordsBytes of data in base64 (4/3 as long), with room for
+// the JSON around it.
+const maxKinesisRequest = spec.MaxPutRecordsBytes*4/3 + 1<<20
 
 func startKinesisServer(streams *Streams) (*kinesisServer, error) {
 	return startKinesisServerWith(streams, nil)

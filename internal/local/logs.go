@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+
+	"github.com/xflowhq/xflow/internal/names"
 )
 
 // Logs is CloudWatch Logs in a state folder: the tracker writes to it
@@ -101,8 +103,8 @@ func (l *Logs) Close() error {
 // groupDir maps a log group name to its folder. Each '/'-separated part is
 // escaped so that no name leaves logs/ or collides with a stream file.
 func (l *Logs) groupDir(group string) (string, error) {
-	if group == "" || len(group) > 512 {
-		return "", invalidParam("log group name must be 1 to 512 characters")
+	if group == "" || len(group) > names.MaxLogGroupName {
+		return "", invalidParam(fmt.Sprintf("log group name must be 1 to %d characters", names.MaxLogGroupName))
 	}
 	parts := strings.Split(strings.Trim(group, "/"), "/")
 	for i, p := range parts {
@@ -222,8 +224,8 @@ type storedEvent struct {
 // CreateLogStream creates a log stream in an existing group.
 func (l *Logs) CreateLogStream(ctx context.Context, in *cloudwatchlogs.CreateLogStreamInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.CreateLogStreamOutput, error) {
 	name := aws.ToString(in.LogStreamName)
-	if name == "" || len(name) > 512 || strings.ContainsAny(name, ":*") {
-		return nil, invalidParam("log stream name must be 1 to 512 characters and contain neither ':' nor '*'")
+	if name == "" || len(name) > names.MaxLogStreamName || strings.ContainsAny(name, ":*") {
+		return nil, invalidParam(fmt.Sprintf("log stream name must be 1 to %d characters and contain neither ':' nor '*'", names.MaxLogStreamName))
 	}
 	dir, err := l.existingGroup(aws.ToString(in.LogGroupName))
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/xflowhq/xflow/constructs/spec"
 )
 
 // The Lambda Runtime API (2018-06-01), as AWS documents it, served on
@@ -19,11 +21,6 @@ import (
 // so a request needs no routing and a worker that is killed takes nothing
 // else down.
 const runtimeAPIPrefix = "/2018-06-01/runtime"
-
-// maxResponse is the largest response Lambda accepts from a synchronous
-// invocation: 6 MiB and 100 bytes, as the Runtime Interface Emulator has
-// it (interop.MaxPayloadSize).
-const maxResponse = 6<<20 + 100
 
 // The Runtime API's headers.
 const (
@@ -215,7 +212,7 @@ func (a *runtimeAPI) take(w http.ResponseWriter, r *http.Request, to string) (*i
 		apiError(w, http.StatusBadRequest, errTypeInvalidRequestID, "Invalid request ID")
 		return nil, nil, false
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxResponse+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, spec.MaxResponseBytes+1))
 	if err != nil {
 		inv.finish(nil, &FunctionError{Type: "Runtime.Unknown", Message: "reading the response: " + err.Error(), Status: "error"})
 		apiError(w, http.StatusBadRequest, errTypeInvalidRequest, err.Error())
@@ -229,9 +226,9 @@ func (a *runtimeAPI) handleResponse(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if len(body) > maxResponse {
-		inv.finish(nil, &FunctionError{Type: errTypeResponseSizeTooLarge, Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", maxResponse)})
-		apiError(w, http.StatusRequestEntityTooLarge, errTypeRequestEntityTooLarge, fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", maxResponse))
+	if len(body) > spec.MaxResponseBytes {
+		inv.finish(nil, &FunctionError{Type: errTypeResponseSizeTooLarge, Message: fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", spec.MaxResponseBytes)})
+		apiError(w, http.StatusRequestEntityTooLarge, errTypeRequestEntityTooLarge, fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", spec.MaxResponseBytes))
 		return
 	}
 	inv.finish(body, nil)
@@ -248,7 +245,7 @@ func (a *runtimeAPI) handleError(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *runtimeAPI) handleInitError(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, maxResponse))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, spec.MaxResponseBytes))
 	fe := parseFunctionError(body, r.Header.Get(headerErrorType))
 	select {
 	case a.initErr <- fe:

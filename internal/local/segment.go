@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xflowhq/xflow/constructs/spec"
 )
 
 // A stream is an append-only log of records split into segment files
@@ -58,13 +60,9 @@ const (
 // stream, which is at least what Kinesis keeps per partition key.
 const shardID = "shardId-000000000000"
 
-// Limits of a record, as Kinesis has them.
-const (
-	maxRecordData   = 1 << 20 // data plus partition key
-	maxPartitionKey = 256
-	// maxBody bounds a body's length field: larger is not a record.
-	maxBody = maxRecordData + bodyHeader + 4*maxPartitionKey
-)
+// maxBody bounds a body's length field: larger is not a record. The
+// partition key is counted in characters, so it may take four bytes each.
+const maxBody = spec.MaxRecordBytes + bodyHeader + 4*spec.MaxPartitionKey
 
 // segmentBytes is the size after which a writer starts a new segment.
 // Tests make it small.

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/kinesistest"
@@ -83,7 +84,7 @@ func TestPublishRefusedSendsNothing(t *testing.T) {
 		{"FileUploaded", `{"execution_id": "ex-1"`, ErrInvalidEvent},
 		{"FileUploaded", `{"id": "ex-1"}`, ErrInvalidEvent},
 		{"FileUploaded", `{"execution_id": "a*b"}`, ErrInvalidEvent},
-		{"FileUploaded", `{"execution_id": "ex-1", "pad": "` + strings.Repeat("x", MaxRecordBytes) + `"}`, ErrTooLarge},
+		{"FileUploaded", `{"execution_id": "ex-1", "pad": "` + strings.Repeat("x", spec.MaxRecordBytes) + `"}`, ErrTooLarge},
 	} {
 		if _, err := p.Publish(ctx, tc.event, []byte(tc.payload)); !errors.Is(err, tc.kind) {
 			t.Errorf("publish %s %.40s: err = %v, want %v", tc.event, tc.payload, err, tc.kind)

@@ -22,20 +22,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/didyoumean"
 	"github.com/xflowhq/xflow/internal/jsontext"
 	"github.com/xflowhq/xflow/internal/names"
-)
-
-// Kinesis limits of PutRecord.
-const (
-	// MaxRecordBytes is the most a record's data and partition key may
-	// weigh together: 1 MiB.
-	MaxRecordBytes = 1 << 20
-	// MaxPartitionKey is the most Unicode characters a partition key may
-	// have, and so an execution id that xflow publishes.
-	MaxPartitionKey = 256
 )
 
 // Kinds of refused events, for errors.Is. The server maps ErrUnknownEvent
@@ -153,7 +144,7 @@ func Prepare(c *config.Config, event string, payload []byte) (*Record, error) {
 	data := bytes.TrimSpace(payload)
 	// The partition key weighs at least a byte; refuse a payload that is
 	// too large on its own before reading it.
-	if len(data) >= MaxRecordBytes {
+	if len(data) >= spec.MaxRecordBytes {
 		return nil, tooLarge(len(data), 0)
 	}
 	if err := checkObject(data); err != nil {
@@ -163,7 +154,7 @@ func Prepare(c *config.Config, event string, payload []byte) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if size := len(data) + len(id); size > MaxRecordBytes {
+	if size := len(data) + len(id); size > spec.MaxRecordBytes {
 		return nil, tooLarge(len(data), len(id))
 	}
 	return &Record{
@@ -183,11 +174,11 @@ func configName(c *config.Config) string {
 
 func tooLarge(data, key int) *Error {
 	if key == 0 {
-		return refuse(ErrTooLarge, "the event is %d bytes, more than the %d bytes (1 MiB) of a Kinesis record", data, MaxRecordBytes)
+		return refuse(ErrTooLarge, "the event is %d bytes, more than the %d bytes (1 MiB) of a Kinesis record", data, spec.MaxRecordBytes)
 	}
 	return refuse(ErrTooLarge,
 		"the event is %d bytes and its partition key (the execution_id) %d bytes: %d bytes in all, more than the %d bytes (1 MiB) of a Kinesis record",
-		data, key, data+key, MaxRecordBytes)
+		data, key, data+key, spec.MaxRecordBytes)
 }
 
 // checkObject refuses anything but one JSON object in UTF-8, saying where
@@ -250,8 +241,8 @@ func executionID(data []byte) (string, error) {
 	if err := names.CheckExecutionID(id); err != nil {
 		return "", refuse(ErrInvalidEvent, "%v", err)
 	}
-	if n := utf8.RuneCountInString(id); n > MaxPartitionKey {
-		return "", refuse(ErrInvalidEvent, "execution_id is %d characters long; it is the Kinesis partition key, which allows at most %d", n, MaxPartitionKey)
+	if n := utf8.RuneCountInString(id); n > spec.MaxPartitionKey {
+		return "", refuse(ErrInvalidEvent, "execution_id is %d characters long; it is the Kinesis partition key, which allows at most %d", n, spec.MaxPartitionKey)
 	}
 	return id, nil
 }

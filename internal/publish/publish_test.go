@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 )
 
@@ -92,9 +93,9 @@ func TestPrepareRefuses(t *testing.T) {
 			`execution_id "run:1" contains ':' or '*', which CloudWatch Logs does not allow in a log stream name`},
 		{"execution_id too long for a partition key", "FileUploaded", `{"execution_id": "` + strings.Repeat("e", 257) + `"}`, ErrInvalidEvent,
 			"execution_id is 257 characters long; it is the Kinesis partition key, which allows at most 256"},
-		{"over 1 MiB with the key", "FileUploaded", string(padded(t, "ex1", MaxRecordBytes-2)), ErrTooLarge,
+		{"over 1 MiB with the key", "FileUploaded", string(padded(t, "ex1", spec.MaxRecordBytes-2)), ErrTooLarge,
 			"the event is 1048574 bytes and its partition key (the execution_id) 3 bytes: 1048577 bytes in all, more than the 1048576 bytes (1 MiB) of a Kinesis record"},
-		{"over 1 MiB alone", "FileUploaded", string(padded(t, "ex1", 2*MaxRecordBytes)), ErrTooLarge,
+		{"over 1 MiB alone", "FileUploaded", string(padded(t, "ex1", 2*spec.MaxRecordBytes)), ErrTooLarge,
 			"the event is 2097152 bytes, more than the 1048576 bytes (1 MiB) of a Kinesis record"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,7 +124,7 @@ func TestPrepareRefuses(t *testing.T) {
 // counts the key.
 func TestPrepareAccepts(t *testing.T) {
 	c := testConfig(t, "dev_")
-	exact := padded(t, "ex1", MaxRecordBytes-len("ex1"))
+	exact := padded(t, "ex1", spec.MaxRecordBytes-len("ex1"))
 	for _, tc := range []struct {
 		name    string
 		payload []byte

@@ -2,6 +2,8 @@ package redrive
 
 import (
 	"encoding/json"
+
+	"github.com/xflowhq/xflow/constructs/spec"
 )
 
 // EventSource is what a Kinesis event says of where its records come
@@ -61,13 +63,15 @@ func eventRecords(recs []Record, src EventSource) []EventRecord {
 }
 
 // Payloads are the events that deliver recs in order, each within
-// MaxInvokeBytes: one, unless the records outweigh one invocation.
+// spec.MaxInvokeBytes: one, unless the records outweigh one invocation. A
+// batch is only split when it was read back differently from how Lambda
+// sent it.
 func Payloads(recs []Record, src EventSource) [][]byte {
 	var out [][]byte
 	for len(recs) > 0 {
 		n := len(recs)
 		p := Event(recs, src)
-		for len(p) > MaxInvokeBytes && n > 1 {
+		for len(p) > spec.MaxInvokeBytes && n > 1 {
 			n /= 2
 			p = Event(recs[:n], src)
 		}

@@ -181,11 +181,6 @@ type Batch struct {
 	NewError string `json:"new_error,omitempty"`
 }
 
-// MaxInvokeBytes is Lambda's limit on a synchronous invocation's payload
-// (6 MB); a batch is split into invocations below it, which only a batch
-// read back differently from how Lambda sent it could need.
-const MaxInvokeBytes = 6 << 20
-
 // Run redrives what src's function gave up on, as opts select. Batches go
 // in order per shard (stream, shard, first sequence number); a batch that
 // fails again stops its shard, whose later batches stay for the next run.

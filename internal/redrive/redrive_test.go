@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 )
 
@@ -299,7 +300,7 @@ func TestPayloads(t *testing.T) {
 	}
 	var seqs []string
 	for _, p := range ps {
-		if len(p) > MaxInvokeBytes {
+		if len(p) > spec.MaxInvokeBytes {
 			t.Errorf("a payload of %d bytes", len(p))
 		}
 		var ev struct{ Records []EventRecord }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/xflowhq/xflow/internal/publish"
+	"github.com/xflowhq/xflow/constructs/spec"
 )
 
 // publishSeeds are bodies of POST /publish, valid and not, for the fuzz
@@ -68,7 +68,7 @@ func FuzzDecodePublish(f *testing.F) {
 		if _, ok := c.Subscription(rec.Event); !ok || rec.Stream != "fz-"+rec.Event {
 			t.Fatalf("record of event %q on stream %q", rec.Event, rec.Stream)
 		}
-		if rec.ExecutionID == "" || len(rec.Data)+len(rec.ExecutionID) > publish.MaxRecordBytes {
+		if rec.ExecutionID == "" || len(rec.Data)+len(rec.ExecutionID) > spec.MaxRecordBytes {
 			t.Fatalf("record with execution id %q and %d bytes", rec.ExecutionID, len(rec.Data))
 		}
 		var fields map[string]json.RawMessage

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/xflowhq/xflow/internal/publish"
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/track"
 )
 
@@ -66,7 +66,7 @@ func (s *Server) bodyError(err error) *Error {
 func bodyTooLarge() *Error {
 	return errorf(http.StatusRequestEntityTooLarge, codeTooLarge, fieldEvent,
 		"the request body is more than %d bytes; an event may weigh at most %d bytes (1 MiB, a Kinesis record) with its execution_id",
-		MaxBodyBytes, publish.MaxRecordBytes)
+		MaxBodyBytes, spec.MaxRecordBytes)
 }
 
 // innermost unwraps a ResponseWriter down to net/http's.

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/awstest"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/kinesistest"
@@ -90,7 +91,7 @@ func TestRoutes(t *testing.T) {
 	}
 	m.runTracker(t, "FileUploaded")
 
-	huge := `{"stream": "FileUploaded", "event": {"execution_id": "ex-huge", "pad": "` + strings.Repeat("x", publish.MaxRecordBytes) + `"}}`
+	huge := `{"stream": "FileUploaded", "event": {"execution_id": "ex-huge", "pad": "` + strings.Repeat("x", spec.MaxRecordBytes) + `"}}`
 	tooLong := `{"stream": "FileUploaded", "event": {"execution_id": "ex-long", "pad": "` + strings.Repeat("x", MaxBodyBytes) + `"}}`
 	trackPath := "/track/workflows/compute_word_count/executions/"
 

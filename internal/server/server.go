@@ -36,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/publish"
 	"github.com/xflowhq/xflow/internal/redrive"
@@ -75,7 +76,7 @@ const (
 	// room for the envelope, so that an event too large for Kinesis gets
 	// an exact 413 from the check that measures it, and anything far
 	// larger is cut off while it is read.
-	MaxBodyBytes = publish.MaxRecordBytes + 64<<10
+	MaxBodyBytes = spec.MaxRecordBytes + 64<<10
 	// DefaultPublishTimeout and DefaultTrackTimeout bound the Backend's
 	// work for one request, retries included. Track reads several log
 	// groups at CloudWatch Logs' few calls per second.
