@@ -32,11 +32,12 @@ const (
 	MinParallelism   = 1
 	MaxParallelism   = 10
 
-	// Kinesis records, as PutRecord and PutRecords check them.
+	// Kinesis records, as PutRecord, PutRecords and GetRecords check them.
 	MaxRecordBytes       = 1 << 20 // a record's data and partition key together
 	MaxPartitionKey      = 256     // Unicode characters, and so an execution id
 	MaxPutRecordsRecords = 500
 	MaxPutRecordsBytes   = 5 << 20 // data and partition keys of one PutRecords call
+	MaxGetRecords        = 10000   // records one GetRecords call returns
 
 	// Lambda payloads of a synchronous invocation.
 	MaxInvokeBytes = 6 << 20 // the request

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/xflowhq/xflow/constructs/spec"
 	"github.com/xflowhq/xflow/internal/config"
 	"github.com/xflowhq/xflow/internal/didyoumean"
 	"github.com/xflowhq/xflow/internal/esm"
@@ -457,7 +458,7 @@ func (s *awsSource) Fetch(ctx context.Context, f *Failure) (Fetched, error) {
 	}
 	iter := it.ShardIterator
 	for page := 0; iter != nil && page < maxRecordPages; page++ {
-		resp, err := s.a.kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(min(max(f.BatchSize, 1), 10000)))})
+		resp, err := s.a.kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(min(max(f.BatchSize, 1), spec.MaxGetRecords)))})
 		var ex *kinesistypes.ExpiredIteratorException
 		if errors.As(err, &ex) {
 			break
