@@ -148,8 +148,9 @@ func (s *Streams) PutRecord(ctx context.Context, in *kinesis.PutRecordInput, _ .
 	}, nil
 }
 
-// PutRecords appends up to spec.MaxPutRecordsRecords records with one fsync. Either all are
-// written or the call fails: a local disk has no partial throttling.
+// PutRecords appends up to spec.MaxPutRecordsRecords records with one
+// fsync. Either all are written or the call fails: a local disk has no
+// partial throttling.
 func (s *Streams) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
 	st, err := s.lookup(in.StreamName, in.StreamARN)
 	if err != nil {
